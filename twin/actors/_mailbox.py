@@ -1,0 +1,122 @@
+"""A bounded FIFO mailbox with one consumer, small enough to give to 100,000 actors.
+
+A trio memory channel pair costs a few objects per actor; this is one slotted object whose
+queue exists only while something is queued. The consumer parks with
+`wait_task_rescheduled` and is rescheduled by the put that fills the empty queue. Producers
+that find it full park in FIFO order with their envelope; each `receive` hands the oldest
+waiting envelope over into the queue, so order is kept and no producer is woken for nothing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import attrs
+import trio
+from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+
+from twin.errors import Code, DeliveryError
+from twin.protocol import Envelope
+
+__all__ = ["Mailbox", "MailboxStatistics"]
+
+
+@attrs.frozen
+class MailboxStatistics:
+    """A snapshot of a mailbox: how full it is and who is waiting on it."""
+
+    capacity: int
+    queued: int
+    waiting_senders: int
+    receiver_waiting: bool
+
+
+class Mailbox:
+    """Bounded FIFO of envelopes for one consumer task; `owner` names it in errors."""
+
+    __slots__ = ("owner", "capacity", "_queue", "_receiver", "_senders")
+
+    def __init__(self, capacity: int, owner: str = "") -> None:
+        if capacity < 1:
+            raise ValueError(f"mailbox capacity must be at least 1, not {capacity}")
+        self.owner = owner
+        self.capacity = capacity
+        self._queue: deque[Envelope] | None = None
+        self._receiver: Task | None = None
+        self._senders: deque[tuple[Task, Envelope]] | None = None
+
+    def __len__(self) -> int:
+        return 0 if self._queue is None else len(self._queue)
+
+    def statistics(self) -> MailboxStatistics:
+        return MailboxStatistics(
+            capacity=self.capacity,
+            queued=len(self),
+            waiting_senders=0 if self._senders is None else len(self._senders),
+            receiver_waiting=self._receiver is not None,
+        )
+
+    def put_nowait(self, envelope: Envelope) -> None:
+        """Queue `envelope`, or raise `DeliveryError(OVERLOADED)` if the mailbox is full."""
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= self.capacity:
+            raise DeliveryError(
+                f"mailbox of {self.owner or 'actor'} is full ({self.capacity} envelopes);"
+                " retry later, or use a waiting send",
+                Code.OVERLOADED,
+            )
+        queue.append(envelope)
+        if self._receiver is not None:
+            reschedule(self._receiver)
+            self._receiver = None
+
+    async def put(self, envelope: Envelope) -> None:
+        """Queue `envelope`, waiting for room if the mailbox is full (backpressure)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if len(self) < self.capacity:
+            self.put_nowait(envelope)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        task = current_task()
+        if self._senders is None:
+            self._senders = deque()
+        self._senders.append((task, envelope))
+
+        def abort(_: object) -> Abort:
+            senders = self._senders
+            assert senders is not None
+            for i, (waiting, _envelope) in enumerate(senders):
+                if waiting is task:
+                    del senders[i]
+                    break
+            if not senders:
+                self._senders = None
+            return Abort.SUCCEEDED
+
+        await wait_task_rescheduled(abort)
+
+    async def receive(self) -> Envelope:
+        """The oldest envelope, waiting for one if the mailbox is empty."""
+        if self._queue is None:
+            self._receiver = current_task()
+            await wait_task_rescheduled(self._abort_receive)
+        else:
+            await trio.lowlevel.checkpoint()
+        queue = self._queue
+        assert queue is not None
+        envelope = queue.popleft()
+        if self._senders is not None:
+            task, waiting = self._senders.popleft()
+            if not self._senders:
+                self._senders = None
+            queue.append(waiting)
+            reschedule(task)
+        elif not queue:
+            self._queue = None
+        return envelope
+
+    def _abort_receive(self, _: object) -> Abort:
+        self._receiver = None
+        return Abort.SUCCEEDED

@@ -1,0 +1,185 @@
+"""Routing: the one small interface every transport implements, and the in-process one.
+
+A `Router` delivers an envelope to the inbox registered at its target address; failures are
+raised as `DeliveryError` with a code (`unknown_target`, `offline`, `overloaded`) and turning
+them into `Error` replies is the caller's policy, not the transport's. The in-process
+`AddressBook` also resolves `ask`: a reply whose (target, id) is awaited by a parked asker
+goes straight to that task and never reaches the target's mailbox.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Protocol
+
+import attrs
+import trio
+from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+
+from twin.errors import Code, DeliveryError
+from twin.protocol import Envelope
+
+__all__ = ["AddressBook", "Inbox", "Router", "RouterStatistics"]
+
+APP_PREFIX = "app:"
+
+
+class Inbox(Protocol):
+    """Where a router puts envelopes for one address (a mailbox, an actor, an app)."""
+
+    def put_nowait(self, envelope: Envelope) -> None:
+        """Accept `envelope` now or raise `DeliveryError(OVERLOADED)`."""
+        ...
+
+    async def put(self, envelope: Envelope) -> None:
+        """Accept `envelope`, waiting for room."""
+        ...
+
+
+class Router(Protocol):
+    """Deliver envelopes to their target's inbox; the interface shared by every transport."""
+
+    async def deliver(self, envelope: Envelope) -> None:
+        """Deliver, waiting while the target's inbox is full."""
+        ...
+
+    def deliver_nowait(self, envelope: Envelope) -> None:
+        """Deliver now or raise `DeliveryError` (`overloaded` if the inbox is full)."""
+        ...
+
+    def register(self, address: str, inbox: Inbox) -> None:
+        """Make `address` reachable; raise `ValueError` if it already is."""
+        ...
+
+    def unregister(self, address: str) -> None:
+        """Make `address` unreachable again (a no-op if it is not registered)."""
+        ...
+
+
+@attrs.frozen
+class RouterStatistics:
+    addresses: int
+    delivered: int
+    pending_asks: int
+
+
+class _Waiter:
+    """An `ask` waiting for its reply; `task` is set only while the asker is parked."""
+
+    __slots__ = ("task", "reply")
+
+    def __init__(self) -> None:
+        self.task: Task | None = None
+        self.reply: Envelope | None = None
+
+
+class AddressBook:
+    """The in-process `Router`: a dict from address to inbox, plus the asks awaiting replies.
+
+    An unregistered `app:<account>` address means nobody's app is connected: delivering there
+    raises `DeliveryError(OFFLINE)`; any other unregistered address raises `UNKNOWN_TARGET`.
+    """
+
+    def __init__(self) -> None:
+        self._inboxes: dict[str, Inbox] = {}
+        self._pending: dict[tuple[str, int], _Waiter] = {}
+        self._ids = itertools.count(1)
+        self._delivered = 0
+
+    def __len__(self) -> int:
+        return len(self._inboxes)
+
+    def __contains__(self, address: str) -> bool:
+        return address in self._inboxes
+
+    def lookup(self, address: str) -> Inbox | None:
+        return self._inboxes.get(address)
+
+    def register(self, address: str, inbox: Inbox) -> None:
+        if address in self._inboxes:
+            raise ValueError(f"{address!r} is already registered; unregister it first")
+        self._inboxes[address] = inbox
+
+    def unregister(self, address: str) -> None:
+        self._inboxes.pop(address, None)
+
+    def next_id(self) -> int:
+        """A correlation id no other `ask` through this router uses."""
+        return next(self._ids)
+
+    def statistics(self) -> RouterStatistics:
+        return RouterStatistics(len(self._inboxes), self._delivered, len(self._pending))
+
+    def deliver_nowait(self, envelope: Envelope) -> None:
+        if not self._resolved(envelope):
+            self._inbox(envelope.target).put_nowait(envelope)
+        self._delivered += 1
+
+    async def deliver(self, envelope: Envelope) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._resolved(envelope):
+            self._delivered += 1
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        else:
+            await self._inbox(envelope.target).put(envelope)
+            self._delivered += 1
+
+    async def ask(self, envelope: Envelope, timeout: float) -> Envelope:
+        """Deliver `envelope` and return the reply that comes back with the same id.
+
+        Delivery waits for room in the target's mailbox; `DeliveryError` from delivery is
+        raised as is, and no reply within `timeout` seconds raises `DeliveryError(TIMEOUT)`.
+        """
+        key = (envelope.sender, envelope.id)
+        if key in self._pending:
+            raise ValueError(f"an ask from {key[0]!r} with id {key[1]} is already pending")
+        waiter = self._pending[key] = _Waiter()
+        try:
+            with trio.move_on_after(timeout):
+                await self.deliver(envelope)
+                if waiter.reply is None:  # not answered while delivery yielded
+                    waiter.task = current_task()
+
+                    def abort(_: object) -> Abort:
+                        waiter.task = None
+                        return Abort.SUCCEEDED
+
+                    await wait_task_rescheduled(abort)
+                assert waiter.reply is not None
+                return waiter.reply
+        finally:
+            if self._pending.get(key) is waiter:
+                del self._pending[key]
+        raise DeliveryError(
+            f"{envelope.target} did not answer {envelope.type!r} within {timeout} s;"
+            " it may be busy: retry, or ask with a longer timeout",
+            Code.TIMEOUT,
+        )
+
+    def _resolved(self, envelope: Envelope) -> bool:
+        """Hand `envelope` to the ask awaiting it, if it is that ask's reply."""
+        if not self._pending or envelope.body.KIND != "reply":
+            return False
+        waiter = self._pending.pop((envelope.target, envelope.id), None)
+        if waiter is None:
+            return False
+        waiter.reply = envelope
+        if waiter.task is not None:
+            reschedule(waiter.task)
+            waiter.task = None
+        return True
+
+    def _inbox(self, address: str) -> Inbox:
+        inbox = self._inboxes.get(address)
+        if inbox is not None:
+            return inbox
+        if address.startswith(APP_PREFIX):
+            raise DeliveryError(
+                f"no app of {address[len(APP_PREFIX):]!r} is connected; it will not see this",
+                Code.OFFLINE,
+            )
+        raise DeliveryError(
+            f"nothing is registered at {address!r}; check the address (car:<id>,"
+            " user:<account>, operator, app:<account>)",
+            Code.UNKNOWN_TARGET,
+        )

@@ -1,0 +1,90 @@
+"""Messages between actors that are neither app commands nor vehicle events: alerts to people,
+sharing and key offers, the operator desk's calls and prompts, and state pushes to apps."""
+
+from __future__ import annotations
+
+from ._base import Message, register
+from ._results import Snapshot
+from ._values import AlertType, Channel, Position, Role, SharedFunction
+
+N = "notice"
+
+
+@register("alert", N)
+class Alert(Message):
+    """One alert on one channel to one account (the car sends one per subscribed pair)."""
+
+    alert: AlertType
+    channel: Channel
+    car: str
+    text: str
+    at: float
+    position: Position | None = None
+
+
+@register("state_changed", N)
+class StateChanged(Message):
+    """Pushed to the apps of accounts allowed to see the car's state when a report changes it."""
+
+    car: str
+    snapshot: Snapshot
+
+
+@register("share_offer", N)
+class ShareOffer(Message):
+    car: str
+    owner: str
+    functions: frozenset[SharedFunction]
+
+
+@register("garage_changed", N)
+class GarageChanged(Message):
+    """A car entered or left an account's garage, in the given role."""
+
+    car: str
+    role: Role
+    added: bool
+
+
+@register("key_offer", N)
+class KeyOffer(Message):
+    """Car -> holder's phone: store a key for this car (the phone holds keys for at most 4 cars)."""
+
+    car: str
+    key_id: int
+
+
+@register("emergency_call", N)
+class EmergencyCall(Message):
+    car: str
+    cause: str
+    at: float
+    position: Position | None = None
+    delta_v_kmh: float = 0.0
+    cabin_answers: bool = False
+
+
+@register("tracking_start", N)
+class TrackingStart(Message):
+    car: str
+    owner: str
+    at: float
+    position: Position | None = None
+
+
+@register("guard_dispatch", N)
+class GuardDispatch(Message):
+    car: str
+    owner: str
+    at: float
+    position: Position | None = None
+
+
+@register("operator_notice", N)
+class OperatorNotice(Message):
+    """The operator desk tells a person something (rescue dispatched, guard extension prompt ...)."""
+
+    car: str
+    kind: str
+    text: str
+    at: float
