@@ -30,7 +30,13 @@ async def test_fifo_and_overloaded(autojump_clock: trio.testing.MockClock) -> No
         assert caught.value.code is Code.OVERLOADED
         assert "car:1" in caught.value.message
         assert box.statistics() == MailboxStatistics(2, 2, 0, False)
-        assert [(await box.receive()).id, (await box.receive()).id] == [1, 2]
+        assert box.get_nowait() == env(1)
+        box.put_nowait(env(3))
+        assert [await box.receive(), await box.receive()] == [env(2), env(3)]
+        assert box.get_nowait() is None and len(box) == 0
+        box.put_nowait(env(1))
+        box.put_nowait(env(2))
+        assert [await box.receive(), await box.receive()] == [env(1), env(2)]
         assert box.statistics().queued == 0
 
 
@@ -53,8 +59,8 @@ async def test_put_waits_for_room_and_keeps_order(autojump_clock: trio.testing.M
             got = []
             for _ in range(3):
                 await trio.sleep(1)
-                got.append((await box.receive()).id)
-        assert got == [1, 2, 3]
+                got.append(await box.receive())
+        assert got == [env(1), env(2), env(3)]
         assert sent_at == {2: 1.0, 3: 2.0}
         assert box.statistics() == MailboxStatistics(1, 0, 0, False)
 
@@ -67,7 +73,7 @@ async def test_cancelled_put_leaves_nothing_behind(autojump_clock: trio.testing.
             await box.put(env(2))
         assert trio.current_time() == 5
         assert box.statistics().waiting_senders == 0
-        assert (await box.receive()).id == 1
+        assert await box.receive() == env(1)
         assert box.statistics().queued == 0
 
 
@@ -82,11 +88,16 @@ async def test_receive_parks_until_a_put(autojump_clock: trio.testing.MockClock)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(later)
             await trio.testing.wait_all_tasks_blocked()
-            assert (await box.receive()).id == 7
+            assert await box.receive() == env(7)
             assert trio.current_time() == 3
-        with trio.move_on_after(2):
-            await box.receive()
+        assert await box.receive(deadline=5.5) is None
+        assert trio.current_time() == 5.5
         assert box.statistics().receiver_waiting is False
+        assert await box.receive(deadline=1) is None  # passed: no wait
+        assert trio.current_time() == 5.5
+        box.put_nowait(env(8))
+        received = await box.receive(deadline=1)  # something queued: returned even so
+        assert received is not None and received.id == 8
 
 
 async def test_capacity_must_be_positive() -> None:
@@ -111,38 +122,31 @@ async def test_address_book_errors(autojump_clock: trio.testing.MockClock) -> No
         assert "car:1" not in book
 
 
-async def test_ask_reply_goes_to_the_asker_not_the_mailbox(
+async def test_an_expected_reply_goes_to_its_waiter_not_the_mailbox(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     with trio.fail_after(10):
         book = AddressBook()
-        car, user = Mailbox(4), Mailbox(4)
-        book.register("car:1", car)
+        user = Mailbox(4)
         book.register("user:a", user)
-
-        async def answer() -> None:
-            request = await car.receive()
-            await trio.sleep(2)
-            book.deliver_nowait(request.reply(Ok(result=Done(detail="locked")), 0.0))
-            book.deliver_nowait(request.reply(Ok(result=Done(detail="again")), 0.0))
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(answer)
-            request = Envelope(Unlock(), sender="user:a", target="car:1", id=book.next_id())
-            reply = await book.ask(request, timeout=5)
-        assert reply.body == Ok(result=Done(detail="locked"))
-        assert (reply.id, reply.target, trio.current_time()) == (request.id, "user:a", 2)
-        # the second reply found no pending ask, so it was delivered like any envelope
-        assert (await user.receive()).body == Ok(result=Done(detail="again"))
+        request = Envelope(Unlock(), sender="user:a", target="car:1", id=book.next_id())
+        waiter = book.expect("user:a", request.id)
+        with pytest.raises(ValueError, match="already awaited"):
+            book.expect("user:a", request.id)
+        assert book.statistics().pending_asks == 1
+        # not a reply: delivered as usual even though its (target, id) is awaited
+        await book.deliver(Envelope(Lock(), sender="car:1", target="user:a", id=request.id))
+        book.deliver_nowait(request.reply(Ok(result=Done(detail="first")), 0.0))
+        book.deliver_nowait(request.reply(Ok(result=Done(detail="again")), 0.0))
+        assert waiter.reply is not None and waiter.reply.body == Ok(result=Done(detail="first"))
         assert book.statistics().pending_asks == 0
-
-
-async def test_ask_timeout(autojump_clock: trio.testing.MockClock) -> None:
-    with trio.fail_after(10):
-        book = AddressBook()
-        book.register("car:1", Mailbox(4))
-        with pytest.raises(DeliveryError) as caught:
-            await book.ask(env(book.next_id()), timeout=1.5)
-        assert caught.value.code is Code.TIMEOUT
-        assert trio.current_time() == 1.5
-        assert book.statistics().pending_asks == 0
+        assert [(await user.receive()).body for _ in range(2)] == [
+            Lock(),
+            Ok(result=Done(detail="again")),
+        ]
+        assert book.statistics().delivered == 3
+        book.forget(waiter)
+        other = book.expect("user:a", 99)
+        book.forget(other)
+        book.deliver_nowait(Envelope(Ok(result=Done()), sender="car:1", target="user:a", id=99))
+        assert other.reply is None and len(user) == 1

@@ -22,6 +22,11 @@ How it works:
 - One scheduler task keeps a heap of (deadline, ticket, cell) for passive actors and runs
   `advance` inline when a deadline is due, leaving the actor passive. A ticket is valid only
   while the cell still holds it; reactivation clears it, so stale heap entries are skipped.
+- Ask: the asker tells the router to hold the reply to (sender, id) for it, delivers without
+  waiting when there is room, and parks. The router hands the reply to that waiter instead of
+  the sender's mailbox and wakes the asker. A cancel scope per ask would cost a third of a
+  whole ask, so the same scheduler task keeps a heap of ask deadlines and wakes an asker
+  empty-handed when its deadline passes: that is the timeout.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from twin.protocol import Envelope, Error, Message
 
 from ._behaviour import Behaviour, Clock
 from ._mailbox import Mailbox, MailboxStatistics
-from ._router import AddressBook
+from ._router import AddressBook, Waiter
 
 __all__ = ["ActorStatistics", "Fleet", "FleetStatistics", "is_request", "open_fleet"]
 
@@ -64,6 +69,13 @@ class _Unset(enum.Enum):
 
 
 UNSET = _Unset.UNSET
+
+
+class _Crashed(enum.Enum):
+    CRASHED = enum.auto()
+
+
+CRASHED = _Crashed.CRASHED
 
 
 @attrs.frozen
@@ -176,7 +188,8 @@ class Fleet:
         self._dropped = 0
         self._crash_count = 0
         self._crashes: dict[str, _Crash] = {}
-        self._heap: list[tuple[float, int, _Cell]] = []
+        self._deadlines: list[tuple[float, int, _Cell]] = []  # passive actors', model time
+        self._timeouts: list[tuple[float, int, Waiter]] = []  # parked asks, trio time
         self._tickets = itertools.count(1)
         self._wakeup: trio.CancelScope | None = None
 
@@ -220,15 +233,49 @@ class Fleet:
 
         Undeliverable requests come back as `Error` replies like any refusal (code
         `unknown_target`, or `offline` for an unconnected app), so a caller handles one shape;
-        only silence raises: `DeliveryError(TIMEOUT)` after `timeout` seconds.
+        only silence raises: `DeliveryError(TIMEOUT)` after `timeout` seconds. Delivery waits
+        for room in a full mailbox, within the same timeout.
         """
-        envelope = Envelope(body, sender, target, id=self.router.next_id(), ts=self.clock.now())
+        router, clock = self.router, self.clock
+        start = trio.current_time()
+        deadline = start + timeout
+        envelope = Envelope(body, sender, target, id=router.next_id(), ts=clock.epoch + (start - clock.t0))
+        waiter = router.expect(sender, envelope.id)
+        no_room = False
         try:
-            return await self.router.ask(envelope, timeout)
-        except DeliveryError as exc:
-            if exc.code is Code.TIMEOUT:
-                raise
-            return envelope.reply(Error(code=exc.code.value, message=exc.message), self.clock.now())
+            try:
+                try:
+                    router.deliver_nowait(envelope)
+                except DeliveryError as exc:
+                    if exc.code is not Code.OVERLOADED:
+                        raise
+                    with trio.move_on_at(deadline) as waiting:  # a full mailbox: wait for room
+                        await router.deliver(envelope)
+                    no_room = waiting.cancelled_caught
+            except DeliveryError as exc:
+                await trio.lowlevel.checkpoint()
+                return envelope.reply(Error(code=exc.code.value, message=exc.message), clock.now())
+            if waiter.reply is None and not no_room:
+                # park until the router hands the reply over or the scheduler times it out
+                waiter.task = trio.lowlevel.current_task()
+                timeouts = self._timeouts
+                heapq.heappush(timeouts, (deadline, next(self._tickets), waiter))
+                if len(timeouts) > 2 * router.awaited + 1024:  # drop the answered ones
+                    timeouts[:] = [item for item in timeouts if item[2].task is not None]
+                    heapq.heapify(timeouts)
+                self._wake_at(deadline)
+                await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+            reply = waiter.reply
+        finally:
+            router.forget(waiter)
+            waiter.reply = None  # the timeout heap may hold the waiter a while, not the reply
+        if reply is None:
+            raise DeliveryError(
+                f"{target} did not answer {envelope.type!r} within {timeout} s;"
+                " it may be busy: retry, or ask with a longer timeout",
+                Code.TIMEOUT,
+            )
+        return reply
 
     def state_of(self, address: str) -> Any:
         """The actor's current state, whether it is active or passive."""
@@ -279,42 +326,56 @@ class Fleet:
         """Receive or wake at the next deadline; step or advance; send; passivate when idle."""
         clock, mailbox, idle = self.clock, cell.mailbox, cell.idle
         assert mailbox is not None
+        handle, current_time = self._handle, trio.current_time
         deadline = self._first_deadline(cell)
         hold: float | None = None  # after a failed advance, no retry before this time
-        idle_at = math.inf if idle is None else clock.now() + idle
+        idle_t = math.inf if idle is None else current_time() + idle
         while True:
-            due = _later(deadline, hold)
-            due_t = math.inf if due is None else clock.to_trio(due)
-            idle_t = clock.to_trio(idle_at)
-            wake = min(due_t, idle_t)
-            envelope = None
-            if len(mailbox) or wake == math.inf:
-                envelope = await mailbox.receive()
-            elif wake > trio.current_time():
+            if deadline is None:
+                due, due_t = None, math.inf
+            else:
+                due = deadline if hold is None else max(deadline, hold)
+                due_t = clock.to_trio(due)
+            wake = due_t if due_t < idle_t else idle_t
+            # mailbox.receive(wake), less one coroutine kept alive per parked actor
+            if len(mailbox):
+                await trio.lowlevel.checkpoint()
+            elif wake == math.inf:
+                await mailbox.parked()
+            elif wake > current_time():
                 with trio.CancelScope(deadline=wake):
-                    envelope = await mailbox.receive()
-            t = trio.current_time()
+                    await mailbox.parked()
+            envelope = mailbox.get_nowait()
             if envelope is not None:
                 now = clock.now()
-            elif t >= due_t:
+            elif current_time() >= due_t:
                 assert due is not None
                 now = max(clock.now(), due)
-            elif t >= idle_t and not len(mailbox):
+            elif current_time() >= idle_t:  # the mailbox is empty: receive returned None
                 self._active -= 1
                 self._park(cell, due)
                 return
             else:
                 continue
-            result = self._run(cell, envelope, now)
-            if result is None:
-                if envelope is None:
+            advancing = envelope is None
+            outcome = handle(cell, envelope, now)
+            envelope = None  # keep nothing of the last message alive while waiting for the next
+            if outcome is CRASHED:
+                if advancing:
                     hold = now + self._backoff
             else:
-                outbox, deadline = result
-                hold = None
-                self._send(outbox, now)
+                deadline, hold = outcome, None
             if idle is not None:
-                idle_at = now + idle
+                idle_t = current_time() + idle
+
+    def _handle(self, cell: _Cell, envelope: Envelope | None, now: float) -> float | None | _Crashed:
+        """Run the behaviour and send its outbox; the next deadline, or CRASHED."""
+        result = self._run(cell, envelope, now)
+        if result is None:
+            return CRASHED
+        outbox, deadline = result
+        self._send(outbox, now)
+        return deadline
 
     def _run(
         self, cell: _Cell, envelope: Envelope | None, now: float
@@ -393,25 +454,37 @@ class Fleet:
         if due is None:
             return
         cell.ticket = ticket = next(self._tickets)
-        heap = self._heap
+        heap = self._deadlines
         heapq.heappush(heap, (due, ticket, cell))
         if len(heap) > 2 * (self._actors - self._active) + 1024:  # drop stale entries
             heap[:] = [item for item in heap if item[2].ticket == item[1]]
             heapq.heapify(heap)
-        if self._wakeup is not None:
-            self._wakeup.deadline = min(self._wakeup.deadline, self.clock.to_trio(due))
+        self._wake_at(self.clock.to_trio(due))
+
+    def _wake_at(self, when: float) -> None:
+        if self._wakeup is not None and when < self._wakeup.deadline:
+            self._wakeup.deadline = when
 
     async def _schedule(self) -> None:
-        """The one task that fires the deadlines of passive actors, inline."""
-        clock, heap = self.clock, self._heap
+        """The one timer task: times out asks, and fires passive actors' deadlines inline."""
+        clock, deadlines, timeouts = self.clock, self._deadlines, self._timeouts
         while True:
-            with trio.CancelScope(deadline=clock.to_trio(heap[0][0]) if heap else math.inf) as scope:
-                self._wakeup = scope
+            wake = min(
+                clock.to_trio(deadlines[0][0]) if deadlines else math.inf,
+                timeouts[0][0] if timeouts else math.inf,
+            )
+            with trio.CancelScope(deadline=wake) as self._wakeup:
                 await trio.sleep_forever()
             self._wakeup = None
+            t = trio.current_time()
+            while timeouts and timeouts[0][0] <= t:
+                waiter = heapq.heappop(timeouts)[2]
+                if waiter.task is not None:
+                    trio.lowlevel.reschedule(waiter.task)  # wakes with no reply: a timeout
+                    waiter.task = None
             fired = 0
-            while heap and clock.to_trio(heap[0][0]) <= trio.current_time():
-                due, ticket, cell = heapq.heappop(heap)
+            while deadlines and clock.to_trio(deadlines[0][0]) <= t:
+                due, ticket, cell = heapq.heappop(deadlines)
                 if cell.ticket != ticket:
                     continue
                 cell.ticket = 0
@@ -434,15 +507,12 @@ class Fleet:
         return cell
 
 
-def _later(deadline: float | None, hold: float | None) -> float | None:
-    if deadline is None or hold is None:
-        return deadline
-    return max(deadline, hold)
-
-
 @asynccontextmanager
 async def open_fleet(
     *,
+    cars: int = 0,
+    users: int = 0,
+    operator: bool = False,
     epoch: float | None = None,
     capacity: int = 64,
     idle: float | None = None,
@@ -450,9 +520,17 @@ async def open_fleet(
 ) -> AsyncIterator[Fleet]:
     """Run a fleet of actors for the duration of the block; leaving it stops every actor.
 
+    With the `twin.model` rules it starts `users` people `user:u0`... and `cars` cars
+    `car:0`... (car i owned by `u<i % users>`, unlinked if there are no users), and the
+    `operator` desk if asked; spawn more, or other behaviours, with `Fleet.spawn`.
     `epoch` is the model time (POSIX seconds) at start, wall-clock now by default; `capacity`
     bounds each mailbox; `idle` is the default passivation delay (None: never passivate);
     `crash_backoff` is how long a failing `advance` waits before it is retried.
+
+    With 100,000 actors or more, call `gc.freeze()` once they are spawned and raise the
+    collector's thresholds (say `gc.set_threshold(10_000, 10, 100)`): each parked actor holds
+    a few objects that trio renews whenever it wakes, and with the defaults full collections
+    walk them all about once a second (see bench/actors.py). Passive actors hold none.
     """
     async with trio.open_nursery() as nursery:
         fleet = Fleet(
@@ -460,6 +538,25 @@ async def open_fleet(
         )
         nursery.start_soon(fleet._schedule, name="twin.actors.scheduler")
         try:
+            if cars or users or operator:
+                _populate(fleet, cars, users, operator)
             yield fleet
         finally:
             nursery.cancel_scope.cancel()
+
+
+def _populate(fleet: Fleet, cars: int, users: int, operator: bool) -> None:
+    """Spawn the model's people, cars and operator desk, each person's garage filled in."""
+    import twin.model as model  # the runtime itself does not depend on the rules
+    from twin.protocol import Role
+
+    garages: list[dict[str, Role]] = [{} for _ in range(users)]
+    for i in range(cars):
+        owner = f"u{i % users}" if users else None
+        if users:
+            garages[i % users][f"car:{i}"] = Role.OWNER
+        fleet.spawn(f"car:{i}", model.VEHICLE, model.new_vehicle(str(i), owner=owner))
+    for j, garage in enumerate(garages):
+        fleet.spawn(f"user:u{j}", model.USER, attrs.evolve(model.new_user(f"u{j}"), garage=garage))
+    if operator:
+        fleet.spawn("operator", model.OPERATOR, model.new_operator())

@@ -3,8 +3,8 @@
 A `Router` delivers an envelope to the inbox registered at its target address; failures are
 raised as `DeliveryError` with a code (`unknown_target`, `offline`, `overloaded`) and turning
 them into `Error` replies is the caller's policy, not the transport's. The in-process
-`AddressBook` also resolves `ask`: a reply whose (target, id) is awaited by a parked asker
-goes straight to that task and never reaches the target's mailbox.
+`AddressBook` also holds replies for askers: a reply whose (target, id) is `expect`ed goes to
+that waiter, waking its parked task, and never reaches the target's mailbox.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Protocol
 
 import attrs
 import trio
-from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import Abort, Task, reschedule
 
 from twin.errors import Code, DeliveryError
 from twin.protocol import Envelope
@@ -58,23 +58,31 @@ class Router(Protocol):
 
 @attrs.frozen
 class RouterStatistics:
+    """Registered addresses, envelopes delivered so far, replies awaited by askers now."""
+
     addresses: int
     delivered: int
     pending_asks: int
 
 
-class _Waiter:
-    """An `ask` waiting for its reply; `task` is set only while the asker is parked."""
+class Waiter:
+    """An asker waiting for one reply; `task` is set only while the asker is parked."""
 
-    __slots__ = ("task", "reply")
+    __slots__ = ("key", "task", "reply")
 
-    def __init__(self) -> None:
+    def __init__(self, key: tuple[str, int]) -> None:
+        self.key = key
         self.task: Task | None = None
         self.reply: Envelope | None = None
 
+    def abort(self, _: object) -> Abort:
+        """The `abort_fn` of the parked asker: it was cancelled, stop waking it."""
+        self.task = None
+        return Abort.SUCCEEDED
+
 
 class AddressBook:
-    """The in-process `Router`: a dict from address to inbox, plus the asks awaiting replies.
+    """The in-process `Router`: a dict from address to inbox, plus the replies awaited.
 
     An unregistered `app:<account>` address means nobody's app is connected: delivering there
     raises `DeliveryError(OFFLINE)`; any other unregistered address raises `UNKNOWN_TARGET`.
@@ -82,12 +90,9 @@ class AddressBook:
 
     def __init__(self) -> None:
         self._inboxes: dict[str, Inbox] = {}
-        self._pending: dict[tuple[str, int], _Waiter] = {}
+        self._pending: dict[tuple[str, int], Waiter] = {}
         self._ids = itertools.count(1)
         self._delivered = 0
-
-    def __len__(self) -> int:
-        return len(self._inboxes)
 
     def __contains__(self, address: str) -> bool:
         return address in self._inboxes
@@ -104,8 +109,13 @@ class AddressBook:
         self._inboxes.pop(address, None)
 
     def next_id(self) -> int:
-        """A correlation id no other `ask` through this router uses."""
+        """A correlation id no other ask through this router uses."""
         return next(self._ids)
+
+    @property
+    def awaited(self) -> int:
+        """How many replies are being held for askers."""
+        return len(self._pending)
 
     def statistics(self) -> RouterStatistics:
         return RouterStatistics(len(self._inboxes), self._delivered, len(self._pending))
@@ -124,37 +134,18 @@ class AddressBook:
             await self._inbox(envelope.target).put(envelope)
             self._delivered += 1
 
-    async def ask(self, envelope: Envelope, timeout: float) -> Envelope:
-        """Deliver `envelope` and return the reply that comes back with the same id.
-
-        Delivery waits for room in the target's mailbox; `DeliveryError` from delivery is
-        raised as is, and no reply within `timeout` seconds raises `DeliveryError(TIMEOUT)`.
-        """
-        key = (envelope.sender, envelope.id)
+    def expect(self, sender: str, id: int) -> Waiter:
+        """Hold the reply to (`sender`, `id`) for an asker instead of delivering it."""
+        key = (sender, id)
         if key in self._pending:
-            raise ValueError(f"an ask from {key[0]!r} with id {key[1]} is already pending")
-        waiter = self._pending[key] = _Waiter()
-        try:
-            with trio.move_on_after(timeout):
-                await self.deliver(envelope)
-                if waiter.reply is None:  # not answered while delivery yielded
-                    waiter.task = current_task()
+            raise ValueError(f"a reply to {sender!r} with id {id} is already awaited")
+        waiter = self._pending[key] = Waiter(key)
+        return waiter
 
-                    def abort(_: object) -> Abort:
-                        waiter.task = None
-                        return Abort.SUCCEEDED
-
-                    await wait_task_rescheduled(abort)
-                assert waiter.reply is not None
-                return waiter.reply
-        finally:
-            if self._pending.get(key) is waiter:
-                del self._pending[key]
-        raise DeliveryError(
-            f"{envelope.target} did not answer {envelope.type!r} within {timeout} s;"
-            " it may be busy: retry, or ask with a longer timeout",
-            Code.TIMEOUT,
-        )
+    def forget(self, waiter: Waiter) -> None:
+        """Stop holding `waiter`'s reply (after it came, or the asker gave up)."""
+        if self._pending.get(waiter.key) is waiter:
+            del self._pending[waiter.key]
 
     def _resolved(self, envelope: Envelope) -> bool:
         """Hand `envelope` to the ask awaiting it, if it is that ask's reply."""

@@ -4,7 +4,8 @@ How this part works: a start runs until `ends_at`, which is the chosen duration 
 left under the cap (60 min Standard, 20 min Lite), whichever comes first; so a run never goes
 past either. Every second of running counts toward the cap; only ignition ON resets it (and
 ends a remote run: the car takes over). Schedules fire at a weekday and local time; a
-scheduled start obeys every rule a manual one does, and a refused one tells the owner why.
+scheduled start obeys every rule a manual one does, and a refused one tells the owner why. A
+plan change that no longer includes schedules (no navi package, Lite on a non-plug-in) drops them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..protocol import (
     ClimateSchedule,
     ClimateScheduleAdd,
     ClimateScheduleRemove,
+    ClimateSettings,
     ClimateSettingsSet,
     ClimateStart,
     ClimateStatus,
@@ -64,6 +66,11 @@ def stop(state: VehicleState, now: float) -> VehicleState:
     return attrs.evolve(state, climate=attrs.evolve(c, started_at=None, ends_at=None, used_s=used))
 
 
+def check_settings(settings: ClimateSettings) -> None:
+    if not 16.0 <= settings.temperature_c <= 32.0:
+        raise refuse(Code.INVALID_VALUE, f"target temperature {settings.temperature_c} °C is outside 16..32 °C")
+
+
 def start(state: VehicleState, duration_min: int, now: float, config: ModelConfig) -> VehicleState:
     """Start a run, or raise CommandRefused saying why not."""
     require_service(state, Service.NAVI)
@@ -90,8 +97,9 @@ def start(state: VehicleState, duration_min: int, now: float, config: ModelConfi
 @on(ClimateStart)
 def _start(state: VehicleState, msg: ClimateStart, cx: Ctx):  # type: ignore[no-untyped-def]
     require_function(state, cx, SharedFunction.REMOTE_CLIMATE, "start the climate")
-    state = start(state, msg.duration_min, cx.now, cx.config)
+    state = start(state, msg.duration_min, cx.now, cx.config)  # the plan and the car first
     if msg.settings is not None:
+        check_settings(msg.settings)
         state = attrs.evolve(state, climate=attrs.evolve(state.climate, settings=msg.settings))
     return state, status(state, cx.config)
 
@@ -110,8 +118,7 @@ def _stop(state: VehicleState, msg: ClimateStop, cx: Ctx):  # type: ignore[no-un
 def _settings(state: VehicleState, msg: ClimateSettingsSet, cx: Ctx):  # type: ignore[no-untyped-def]
     require_function(state, cx, SharedFunction.REMOTE_CLIMATE, "change the climate settings")
     require_service(state, Service.NAVI)
-    if not 16.0 <= msg.settings.temperature_c <= 32.0:
-        raise refuse(Code.INVALID_VALUE, f"target temperature {msg.settings.temperature_c} °C is outside 16..32 °C")
+    check_settings(msg.settings)
     state = attrs.evolve(state, climate=attrs.evolve(state.climate, settings=msg.settings))
     return state, status(state, cx.config)
 
@@ -149,9 +156,7 @@ def next_fire(state: VehicleState, after: float) -> float | None:
 @on(ClimateScheduleAdd)
 def _schedule_add(state: VehicleState, msg: ClimateScheduleAdd, cx: Ctx):  # type: ignore[no-untyped-def]
     require_function(state, cx, SharedFunction.REMOTE_CLIMATE, "schedule the climate")
-    require_service(state, Service.NAVI)
-    if state.contract.plan is Plan.LITE and not state.info.powertrain.plugs_in:
-        raise refuse(Code.NOT_IN_PLAN, "on the Lite plan, climate schedules are for PHEV and BEV cars only")
+    require_schedules(state)
     if not msg.weekdays or any(not 0 <= d <= 6 for d in msg.weekdays):
         raise refuse(Code.INVALID_VALUE, "weekdays must be a non-empty list of 0 (Monday) .. 6 (Sunday)")
     if msg.duration_min not in cx.config.climate_durations_min:
@@ -183,8 +188,37 @@ def _schedule_remove(state: VehicleState, msg: ClimateScheduleRemove, cx: Ctx): 
     return state, status(state, cx.config)
 
 
+def require_schedules(state: VehicleState) -> None:
+    """Refuse unless the contract includes climate schedules for this car."""
+    require_service(state, Service.NAVI)
+    if state.contract.plan is Plan.LITE and not state.info.powertrain.plugs_in:
+        raise refuse(Code.NOT_IN_PLAN, "on the Lite plan, climate schedules are for PHEV and BEV cars only")
+
+
 def clear_schedules(state: VehicleState) -> VehicleState:
     return attrs.evolve(state, climate=attrs.evolve(state.climate, schedules=(), next_fire_at=None))
+
+
+def fit_run(state: VehicleState, now: float, config: ModelConfig) -> VehicleState:
+    """After a plan change: a run in progress ends no later than the new cap allows."""
+    c = state.climate
+    if c.started_at is None or c.ends_at is None:
+        return state
+    latest = c.started_at + max(0.0, cap_s(state, config) - c.used_s)
+    if latest >= c.ends_at:
+        return state
+    if latest <= now:
+        return stop(state, now)
+    return attrs.evolve(state, climate=attrs.evolve(c, ends_at=latest))
+
+
+def keep_allowed_schedules(state: VehicleState) -> VehicleState:
+    """After a plan change: drop the schedules the new contract no longer includes."""
+    try:
+        require_schedules(state)
+    except CommandRefused:
+        return clear_schedules(state)
+    return state
 
 
 def advance(state: VehicleState, cx: Ctx) -> VehicleState:

@@ -1,7 +1,8 @@
 """Driver profiles, "my settings": at most 3 drivers per car, owner included (guide p.15).
 
-How this part works: the contract holder makes the first registration; after that a person
-may register themself (or the owner may register them). A driver is identified when their
+How this part works: the contract holder makes the first registration; after that the owner
+may register anyone, and a person who already drives the car (an accepted sharee or a digital
+key holder) may register themself; a stranger may not. A driver is identified when their
 registered key or phone comes near or unlocks the car, and their profile is applied; an
 unregistered person must authenticate each time, so nothing is applied for them.
 """
@@ -20,7 +21,7 @@ from ..protocol import (
     DriverUpdate,
     KeyNear,
 )
-from ._context import Ctx, Service, refuse, require_owner, require_service
+from ._context import Ctx, Service, refuse, require_owner, require_service, share_of
 from ._dispatch import on
 from ._state import Driver, VehicleState
 
@@ -41,6 +42,12 @@ def _owner_or_self(state: VehicleState, cx: Ctx, account: str, what: str) -> Non
         raise refuse(Code.NOT_AUTHORIZED, f"only the owner or the driver themself may {what}")
 
 
+def _drives_the_car(state: VehicleState, account: str) -> bool:
+    """An accepted sharee or an active digital key holder: someone the owner let use the car."""
+    share = share_of(state, account)
+    return (share is not None and share.accepted) or any(k.account == account and k.active for k in state.keys)
+
+
 @on(DriverRegister)
 def _register(state: VehicleState, msg: DriverRegister, cx: Ctx):  # type: ignore[no-untyped-def]
     require_service(state, Service.MY_SETTINGS)
@@ -48,6 +55,8 @@ def _register(state: VehicleState, msg: DriverRegister, cx: Ctx):  # type: ignor
         require_owner(state, cx, "make the first driver registration")
     else:
         _owner_or_self(state, cx, msg.account, "register a driver")
+        if cx.account != state.contract.owner and not _drives_the_car(state, msg.account):
+            raise refuse(Code.NOT_AUTHORIZED, "only a sharee or a digital key holder of this car may register themself; ask the owner to register you")
     if _find(state, msg.account) is not None:
         raise refuse(Code.CONFLICT, f"{msg.account} is already a registered driver; update the profile instead")
     if len(state.drivers) >= cx.config.max_drivers:
@@ -89,6 +98,7 @@ def _list(state: VehicleState, msg: DriverList, cx: Ctx):  # type: ignore[no-unt
     account = cx.account
     if account is None or (account != state.contract.owner and _find(state, account) is None):
         raise refuse(Code.NOT_AUTHORIZED, "only the owner and registered drivers may list the drivers")
+    require_service(state, Service.MY_SETTINGS)
     return state, drivers(state)
 
 

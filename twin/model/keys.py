@@ -3,8 +3,10 @@
 
 How this part works: issuing a key offers it to the holder's phone (their user actor), which
 knows how many cars it holds keys for; the owner's reply waits for the phone's answer. The
-holder may then lock, unlock and start the car with the phone. Keys must all be deleted before
-the contract can be cancelled for a hand-over.
+holder may then lock, unlock and start the car with the phone. A key that is deleted or whose
+offer times out is also withdrawn from the phone, which may have stored it anyway, so the
+phone's 4-car count never keeps a dead key. Keys must all be deleted before the contract can be
+cancelled for a hand-over.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def offer_settled(state: VehicleState, pending: Pending, ok: bool, reason: str, 
         cx.send(pending.requester, Ok(result=keys(state)), corr=pending.request_id)
     else:
         state = attrs.evolve(state, keys=tuple(k for k in state.keys if k.key_id != pending.key_id))
+        if reason == Code.TIMEOUT.value:  # the phone may have stored it all the same: free its slot
+            cx.send("user:" + pending.account, GarageChanged(car=state.address, role=Role.KEY_HOLDER, added=False))
         cx.send(pending.requester, Error(code=reason or Code.UNKNOWN_TARGET.value, message=f"could not hand a key to {pending.account}: {reason or 'no such account'}"), corr=pending.request_id)
     return state
 
@@ -82,9 +86,8 @@ def delete_keys(state: VehicleState, doomed: list[DigitalKey], cx: Ctx) -> Vehic
     for p in state.pending:
         if p.kind == "key" and p.key_id in ids:
             cx.send(p.requester, Error(code=Code.CONFLICT.value, message=f"the key for {p.account} was deleted before their phone answered"), corr=p.request_id)
-    for k in doomed:
-        if k.active:
-            cx.send("user:" + k.account, GarageChanged(car=state.address, role=Role.KEY_HOLDER, added=False))
+    for k in doomed:  # a key still on its way may already sit on the phone: tell it as well
+        cx.send("user:" + k.account, GarageChanged(car=state.address, role=Role.KEY_HOLDER, added=False))
     return attrs.evolve(
         state,
         keys=tuple(k for k in state.keys if k.key_id not in ids),

@@ -2,12 +2,15 @@
 
 How this part works: the car reports doors, windows, locks, hazards, power, position and
 energy as events; each value is stored with its report time. While a Lite PHEV/BEV charges,
-the centre's view (`reported_view`) stays frozen at the moment charging started and no state
-is pushed. Remote commands act on the twin at once and refuse with a reason (an open door, a
-car in use). Turning the power OFF arms the "forgot" check; when it comes due, doors left
-unlocked, hazards left on and windows left open each raise an alert, except on a charging
-Lite PHEV/BEV. The alarm sounding alerts owner and sharees with the place and opens the window
-in which the owner may ask for tracking or a guard.
+the centre's view (`reported_view`: remote check and vehicle information) stays frozen at the
+moment charging started (or the plan became Lite) and no state is pushed. Remote commands act
+on the twin at once and refuse with a reason (an open door, a car in use); remote operation
+locks, closes windows and switches hazards off, never on (the car finder flashes them).
+Turning the power OFF arms the "forgot" check; when it comes due, doors left unlocked, hazards
+left on and windows left open each raise an alert to the owner and the sharees given the
+vehicle information (which holds the lock reminders), except on a charging Lite PHEV/BEV. The
+alarm sounding alerts owner and sharees with the place and opens the window in which the owner
+may ask for tracking or a guard.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from ._context import (
     Ctx,
     Service,
     alert,
+    can_share,
     members,
     prefs_of,
     push_state,
@@ -136,6 +140,8 @@ def _unlock(state: VehicleState, msg: Unlock, cx: Ctx):  # type: ignore[no-untyp
 def _set_hazards(state: VehicleState, msg: SetHazards, cx: Ctx):  # type: ignore[no-untyped-def]
     require_function(state, cx, SharedFunction.REMOTE_OPERATION, "switch the hazards")
     require_service(state, Service.SECURITY)
+    if msg.on:
+        raise refuse(Code.INVALID_VALUE, "remote operation only switches the hazards off; use the car finder to flash them")
     state = reported(state, cx, attrs.evolve(state.status, hazards=Reading(msg.on, cx.now)))
     return state, snapshot(state)
 
@@ -184,7 +190,7 @@ def _flash(state: VehicleState, msg: FlashHazards, cx: Ctx):  # type: ignore[no-
 def _info(state: VehicleState, msg: GetVehicleInfo, cx: Ctx):  # type: ignore[no-untyped-def]
     require_function(state, cx, SharedFunction.VEHICLE_INFO, "read the vehicle information")
     require_service(state, Service.SECURITY)
-    i, s = state.info, state.status
+    i, s = state.info, state.reported_view or state.status  # frozen too while a Lite plug-in charges
     return state, VehicleInfo(
         name=i.name,
         registration=i.registration,
@@ -279,18 +285,27 @@ def _energy(state: VehicleState, msg: EnergyReported, cx: Ctx):  # type: ignore[
     return attrs.evolve(state, status=status), None
 
 
-@on(ChargingChanged)
-def _charging(state: VehicleState, msg: ChargingChanged, cx: Ctx):  # type: ignore[no-untyped-def]
-    if not state.info.powertrain.plugs_in:
-        raise refuse(Code.INVALID_VALUE, f"a {state.info.powertrain.value} car does not charge from a plug")
-    state = attrs.evolve(state, status=attrs.evolve(state.status, charging=msg.charging))
+def sync_view(state: VehicleState, cx: Ctx) -> VehicleState:
+    """Freeze the centre's view when updates pause; thaw it, pushing the live state, when they resume.
+
+    Called whenever charging, the plan or the owner changes, since any of them can pause updates.
+    """
     if updates_paused(state):
         if state.reported_view is None:
             state = attrs.evolve(state, reported_view=state.status)
     elif state.reported_view is not None:
         state = attrs.evolve(state, reported_view=None)
-        push_state(state, cx, snapshot(state))
-    return state, None
+        if state.contract.owner is not None:
+            push_state(state, cx, snapshot(state))
+    return state
+
+
+@on(ChargingChanged)
+def _charging(state: VehicleState, msg: ChargingChanged, cx: Ctx):  # type: ignore[no-untyped-def]
+    if not state.info.powertrain.plugs_in:
+        raise refuse(Code.INVALID_VALUE, f"a {state.info.powertrain.value} car does not charge from a plug")
+    state = attrs.evolve(state, status=attrs.evolve(state.status, charging=msg.charging))
+    return sync_view(state, cx), None
 
 
 @on(Occupancy)
@@ -315,11 +330,13 @@ def forgot_check(state: VehicleState, cx: Ctx) -> VehicleState:
     if state.contract.plan is None or updates_paused(state):
         return state
     s = state.status
+    # lock reminders are part of the shared vehicle information (guide p.32-33)
+    told = [a for a in members(state) if can_share(state, a, SharedFunction.VEHICLE_INFO)]
     if not s.locked.value:
-        alert(state, cx, AlertType.FORGOT_LOCK, "the doors were left unlocked")
+        alert(state, cx, AlertType.FORGOT_LOCK, "the doors were left unlocked", recipients=told)
     if s.hazards.value:
-        alert(state, cx, AlertType.FORGOT_HAZARDS, "the hazard lights were left on")
+        alert(state, cx, AlertType.FORGOT_HAZARDS, "the hazard lights were left on", recipients=told)
     windows = s.open_windows()
     if windows:
-        alert(state, cx, AlertType.FORGOT_WINDOWS, "windows left open: " + ", ".join(w.value for w in windows))
+        alert(state, cx, AlertType.FORGOT_WINDOWS, "windows left open: " + ", ".join(w.value for w in windows), recipients=told)
     return state

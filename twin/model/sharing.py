@@ -46,8 +46,7 @@ def _invite(state: VehicleState, msg: ShareInvite, cx: Ctx):  # type: ignore[no-
         raise refuse(Code.INVALID_VALUE, "share at least one function")
     if share_of(state, msg.account) is not None or any(p.kind == "share" and p.account == msg.account for p in state.pending):
         raise refuse(Code.CONFLICT, f"{msg.account} is already invited or a sharee; revoke first to change the functions")
-    waiting = sum(1 for p in state.pending if p.kind == "share")
-    if len(state.shares) + waiting >= cx.config.max_sharees:
+    if len(state.shares) >= cx.config.max_sharees:  # `shares` holds pending invitations too
         raise refuse(Code.LIMIT_REACHED, f"a car can be shared with at most {cx.config.max_sharees} accounts; revoke one first")
     pending = Pending("share", msg.account, cx.env.sender, cx.env.id, cx.now + cx.config.offer_timeout_s)
     share = Share(msg.account, frozenset(msg.functions))
@@ -56,8 +55,14 @@ def _invite(state: VehicleState, msg: ShareInvite, cx: Ctx):  # type: ignore[no-
 
 
 def offer_settled(state: VehicleState, pending: Pending, ok: bool, reason: str, cx: Ctx) -> VehicleState:
-    """The invitee's phone stored the offer (ok) or could not: answer the owner now."""
+    """The invitee's phone stored the offer (ok) or could not: answer the owner now.
+
+    An invitee who already accepted evidently got the invitation, whatever the phone says.
+    """
     state = attrs.evolve(state, pending=tuple(p for p in state.pending if p is not pending))
+    share = share_of(state, pending.account)
+    if share is not None and share.accepted:
+        ok = True
     if not ok:
         state = attrs.evolve(state, shares=tuple(s for s in state.shares if s.account != pending.account))
         cx.send(pending.requester, Error(code=reason or Code.UNKNOWN_TARGET.value, message=f"could not invite {pending.account}: {reason or 'no such account'}"), corr=pending.request_id)
@@ -90,6 +95,9 @@ def _decline(state: VehicleState, msg: ShareDecline, cx: Ctx):  # type: ignore[n
     if share is None or share.accepted:
         raise refuse(Code.NOT_FOUND, "you have no pending invitation for this car")
     state = attrs.evolve(state, shares=tuple(s for s in state.shares if s is not share))
+    for p in state.pending:  # declined before the phone's answer came back: it was delivered
+        if p.kind == "share" and p.account == share.account:
+            state = offer_settled(state, p, True, "", cx)
     return state, Done(detail="invitation declined")
 
 

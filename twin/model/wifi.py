@@ -42,7 +42,7 @@ def _device(state: VehicleState, msg: WifiDevice, cx: Ctx):  # type: ignore[no-u
         return attrs.evolve(state, wifi=attrs.evolve(state.wifi, devices=tuple(d for d in devices if d != msg.device_id))), None
     require_service(state, Service.WIFI)
     if state.status.power.value is Power.OFF:
-        raise refuse(Code.VEHICLE_IN_USE, "in-car Wi-Fi works with ACC or ignition on")
+        raise refuse(Code.CONFLICT, "in-car Wi-Fi works with ACC or ignition on; the car is off")
     if msg.device_id in devices:
         return state, None
     limit = cx.config.wifi_devices[state.contract.plan]  # type: ignore[index]
@@ -59,3 +59,10 @@ def _usage(state: VehicleState, msg: WifiUsage, cx: Ctx):  # type: ignore[no-unt
     usage = {day: mb for day, mb in state.wifi.usage_mb if day >= today - 3}
     usage[today] = usage.get(today, 0) + msg.megabytes
     return attrs.evolve(state, wifi=attrs.evolve(state.wifi, usage_mb=tuple(sorted(usage.items())))), None
+
+
+def fit_devices(state: VehicleState, limit: int) -> VehicleState:
+    """After a plan change: the devices past the new plan's limit (the latest to join) are dropped."""
+    if len(state.wifi.devices) <= limit:
+        return state
+    return attrs.evolve(state, wifi=attrs.evolve(state.wifi, devices=state.wifi.devices[:limit]))

@@ -133,7 +133,17 @@ from ._replies import (
     Ok as Ok,
     Error as Error,
 )
+from ._session import (
+    HelloPassword as HelloPassword,
+    HelloToken as HelloToken,
+    HelloVehicle as HelloVehicle,
+    Welcome as Welcome,
+    Accepted as Accepted,
+    Ack as Ack,
+    Checkpoint as Checkpoint,
+)
 from ._codec import (
+    MAX_DEPTH as MAX_DEPTH,
     MAX_FRAME_BYTES as MAX_FRAME_BYTES,
     unstructure_body as unstructure_body,
     structure_body as structure_body,

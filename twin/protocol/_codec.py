@@ -2,14 +2,16 @@
 
 Decoding raises nothing but `ProtocolError`, each with its code: a client learns from the
 error reply exactly what was wrong with its frame. Types are strict: a string is not an int,
-an int is not a bool, unknown fields are refused.
+an int is not a bool, a string or a map is not an array, unknown fields are refused, and a
+frame may not nest deeper than `MAX_DEPTH`. Encoding is canonical: equal envelopes give equal
+bytes (sets as sorted arrays, maps with sorted keys, -0.0 as 0.0, timestamps as floats).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Set
-from typing import Any, Union
+from collections.abc import Iterable, Mapping, Set
+from typing import Any, Union, get_origin
 
 import attrs
 import cattrs
@@ -18,11 +20,14 @@ from cattrs.strategies import configure_tagged_union
 
 from ..errors import Code, ProtocolError
 from ._base import PROTOCOL_VERSION, Envelope, Message, message_types
-from ._results import AnyResult
+from ._results import AnyResult, result_types
 
-__all__ = ["MAX_FRAME_BYTES", "converter", "decode", "encode", "structure_body", "unstructure_body"]
+__all__ = ["MAX_DEPTH", "MAX_FRAME_BYTES", "converter", "decode", "encode", "structure_body", "unstructure_body"]
 
 MAX_FRAME_BYTES = 64 * 1024
+#: How deep maps and arrays may nest in a frame (the catalogue needs fewer than 10 levels;
+#: free-form data nested hundreds deep could not be encoded again).
+MAX_DEPTH = 32
 
 
 class _Mistyped(TypeError):
@@ -46,6 +51,60 @@ def _sorted_list(items: Iterable[Any]) -> list[Any]:
     return sorted(items, key=repr)
 
 
+def _sorted_map(items: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
+    return dict(sorted(items, key=lambda kv: repr(kv[0])))
+
+
+def _canonical_float(value: float) -> float:
+    return float(value) + 0.0  # -0.0 + 0.0 is 0.0: equal floats give equal bytes
+
+
+_ARRAY_ORIGINS = (tuple, frozenset, set)
+
+
+def _arrays_only(cls: Any, conv: cattrs.Converter):  # type: ignore[no-untyped-def]
+    """Hook factory for tuple/set fields: only an array is one (a string or map is iterable too).
+
+    Takes the converter as an argument, so copies of the converter (the store's) keep their own
+    hooks for the items."""
+    structure = {tuple: conv._structure_tuple, frozenset: conv._structure_frozenset, set: conv._structure_set}[get_origin(cls)]
+
+    def hook(value: Any, cl: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise _Mistyped(f"expected an array, got {type(value).__name__}")
+        return structure(value, cl)
+
+    return hook
+
+
+def _result_hook(cls: Any, conv: cattrs.Converter):  # type: ignore[no-untyped-def]
+    """Hook factory for `AnyResult`: structure by the `type` tag, naming a missing or unknown tag."""
+    by_tag = {result.TYPE: result for result in result_types()}
+    allowed = ", ".join(repr(tag) for tag in by_tag)
+
+    def hook(value: Any, _: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _Mistyped(f"expected a map, got {type(value).__name__}")
+        if "type" not in value:
+            raise KeyError("type")
+        tag = value["type"]
+        result = by_tag.get(tag) if isinstance(tag, str) else None
+        if result is None:
+            raise _Mistyped(f"result type {tag!r} is not one of {allowed}")
+        return conv.structure({k: v for k, v in value.items() if k != "type"}, result)
+
+    return hook
+
+
+def _plain_map_hook(cls: Any, conv: cattrs.Converter):  # type: ignore[no-untyped-def]
+    """Unstructure hook factory for a bare dict (free-form data typed Any): keys sorted too."""
+
+    def hook(value: dict[Any, Any]) -> dict[Any, Any]:
+        return _sorted_map((conv.unstructure(k), conv.unstructure(v)) for k, v in value.items())
+
+    return hook
+
+
 def _enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
     try:
         return cls(value)
@@ -58,11 +117,16 @@ def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(
         forbid_extra_keys=True,
         detailed_validation=True,
-        # sets travel as arrays in a stable order, so equal messages encode to equal bytes
-        unstruct_collection_overrides={Set: _sorted_list},
+        # sets travel as arrays and maps with their keys in a stable order, so equal messages
+        # encode to equal bytes
+        unstruct_collection_overrides={Set: _sorted_list, dict: _sorted_map, Mapping: _sorted_map},
     )
     for kind, accept in ((bool, (bool,)), (int, (int,)), (float, (int, float)), (str, (str,))):
         conv.register_structure_hook(kind, _strict(kind, accept))
+    conv.register_structure_hook_factory(lambda t: get_origin(t) in _ARRAY_ORIGINS, _arrays_only)
+    conv.register_unstructure_hook(float, _canonical_float)
+    # free-form data (fields typed Any) is unstructured by its runtime class: keep maps sorted there too
+    conv.register_unstructure_hook_factory(lambda t: t is dict, _plain_map_hook)
 
     conv.register_structure_hook_func(lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum)
     conv.register_unstructure_hook_func(
@@ -74,6 +138,7 @@ def _make_converter() -> cattrs.Converter:
         tag_generator=lambda cl: cl.TYPE,
         tag_name="type",
     )
+    conv.register_structure_hook_factory(lambda t: t == AnyResult, _result_hook)
     return conv
 
 
@@ -118,7 +183,11 @@ def _explain(tag: str, exc: BaseException) -> ProtocolError:
         if isinstance(e, cattrs.ForbiddenExtraKeysError):
             extra.extend(f"{path}.{k}".lstrip(".") for k in sorted(e.extra_fields))
         elif isinstance(e, KeyError):
-            missing.append(path.lstrip(".") or str(e))
+            where = path.lstrip(".")
+            key = e.args[0] if e.args else ""
+            if isinstance(key, str) and key and where.rsplit(".", 1)[-1] != key:
+                where = f"{where}.{key}".lstrip(".")  # a key missing inside the field (a union's tag)
+            missing.append(where or str(e))
         else:
             wrong.append(f"{path.lstrip('.')}: {e}")
 
@@ -154,7 +223,7 @@ def encode(env: Envelope) -> bytes:
             "id": env.id,
             "from": env.sender,
             "to": env.target,
-            "ts": env.ts,
+            "ts": _canonical_float(env.ts),
             "v": env.v,
             "body": unstructure_body(env.body),
         },
@@ -176,6 +245,8 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None
         raise ProtocolError(f"not valid msgpack: {type(exc).__name__}", Code.MALFORMED) from None
     if not isinstance(raw, dict):
         raise ProtocolError(f"a frame must be a msgpack map, got {type(raw).__name__}", Code.NOT_A_MAP)
+    if _too_deep(raw, MAX_DEPTH):
+        raise ProtocolError(f"the frame nests maps and arrays deeper than {MAX_DEPTH} levels", Code.MALFORMED)
     extra = set(raw) - _ENVELOPE_FIELDS
     if extra:
         raise ProtocolError(f"unknown envelope field(s) {sorted(map(str, extra))}", Code.WRONG_TYPE)
@@ -194,3 +265,20 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None
             raise ProtocolError(f"envelope field {name!r} has the wrong type {type(value).__name__}", Code.WRONG_TYPE)
     body = structure_body(raw["type"], raw.get("body", {}))
     return Envelope(body, sender=sender if sender is not None else claimed, target=raw["to"], id=corr, ts=float(ts))
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """True if maps and arrays nest deeper than `limit` levels in `value` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -154,6 +154,7 @@ class Contract(Result):
     yearly_fee_jpy: int
     monthly_fee_jpy: int
     refund_jpy: int = 0
+    signup_fee_jpy: int = 0  # charged by the change this answers: the Lite sign-up fee
 
 
 @_result("alert_settings")

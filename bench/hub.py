@@ -1,0 +1,446 @@
+"""Load test of the websocket hub: cars on vehicle links, app sessions sending commands.
+
+    python bench/hub.py [--cars 5000] [--apps 200] [--depth 1] [--seconds 10] [--link-procs 2]
+                        [--command lock|remote_check] [--quick]
+
+Processes (all on loopback): one hub (`twin.server.serve_hub` over a SQLite file in
+/dev/shm, as `twin serve` runs it), `--link-procs` processes hosting the cars on vehicle links
+(`twin.client.open_vehicle_link`, each car running the real `VEHICLE` model), and one process
+running the app sessions (`twin.client.open_app_session`), each keeping `--depth` commands in
+flight on its own cars (closed loop). A command is the full round trip app -> hub -> car ->
+hub -> app: `accepted`, then the final reply. `lock` alternates lock and unlock, so every
+command also makes the car push a `state_changed` to the owner's app and send a checkpoint
+(at most one a second per car) that the hub persists; `remote_check` is a pure read.
+
+Then, at the same concurrency (`apps` connections with `depth` requests in flight each), a
+bare trio-websocket echo server in its own process is measured the same way: `echo_per_s`.
+
+Hub memory per connection = (hub RSS with every link and session connected - hub RSS with the
+same cars and accounts loaded but nothing connected) / connections. CPU figures are each
+process's user+system time during the measured seconds (`hub_cpu_us_per_command` is the hub's
+CPU per command; `echo_server_cpu_us_per_echo` the echo server's per echo). Every process
+freezes its start-up objects out of the garbage collector's scans (`gc.freeze`), as `twin
+serve` does. Set TWIN_BENCH_PROFILE=/tmp/prof (and TWIN_BENCH_PROFILE_ROLE=hub) to cProfile.
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tune_gc() -> None:
+    """What `twin serve` does once loaded: keep the long-lived objects out of the collector's
+    scans and collect the young generation less often (every process of the bench does it,
+    the echo too)."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
+# --- roles, each run in its own process
+
+
+async def role_hub(args: argparse.Namespace) -> None:
+    """Provision (if the file is new), write credentials, serve until stdin closes."""
+    from twin.model import new_vehicle
+    from twin.protocol import Plan, Powertrain
+    from twin.server import HubConfig, serve_hub
+    from twin.store import Store
+
+    store = Store.open(Path(args.data) / "hub.sqlite3")
+    config = HubConfig(port=0, rate_per_s=1e6, burst=1e6, link_rate_per_s=1e6, link_burst=1e6,
+                       send_queue=4096, idle=None, command_timeout=10.0)
+    async with trio.open_nursery() as nursery:
+        hub = await nursery.start(serve_hub, store, config)
+        creds: dict[str, Any] = {"apps": [], "cars": {}}
+        per_app = max(1, args.cars // args.apps)
+        plans, powertrains = list(Plan), list(Powertrain)
+        for a in range(args.apps):
+            email = f"app{a}@bench"
+            account = await hub.create_account(email, "pw")
+            token = await trio.to_thread.run_sync(store.issue_token, account)
+            first = a * per_app
+            cars = [f"b{n}" for n in range(first, min(first + per_app, args.cars))]
+            states = [new_vehicle(c, owner=account, plan=plans[n % 2], powertrain=powertrains[n % 4]) for n, c in enumerate(cars)]
+            secrets = await hub.add_cars(states, linked=True)
+            creds["apps"].append({"token": token, "cars": ["car:" + c for c in cars]})
+            creds["cars"].update(zip(cars, secrets))
+        Path(args.data, "creds.json").write_text(json.dumps(creds))
+        tune_gc()
+        print(f"READY {hub.port}", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.read)  # the parent closes stdin to stop us
+        print(hub.statistics(), file=sys.stderr)
+        hub.shutdown()
+    store.close()
+
+
+async def role_links(args: argparse.Namespace) -> None:
+    """Host cars [first, last) on vehicle links until stdin closes."""
+    from twin.client import open_vehicle_link
+
+    creds = json.loads(Path(args.data, "creds.json").read_text())
+    cars = sorted(creds["cars"].items())[args.first:args.last]
+    url = f"ws://127.0.0.1:{args.port}/"
+    stop = trio.Event()
+    connected = 0
+
+    async def host(vid: str, secret: str) -> None:
+        nonlocal connected
+        async with open_vehicle_link(url, vid, secret, checkpoint_interval=1.0, timeout=60):
+            connected += 1
+            if connected == len(cars):
+                tune_gc()
+                print("LINKED", flush=True)
+            await stop.wait()
+
+    async with trio.open_nursery() as nursery:
+        limit = trio.CapacityLimiter(50)  # connect 50 at a time
+
+        async def start(vid: str, secret: str) -> None:
+            async with limit:
+                nursery.start_soon(host, vid, secret)
+                await trio.sleep(0.002)
+
+        for vid, secret in cars:
+            await start(vid, secret)
+        await trio.to_thread.run_sync(sys.stdin.read)
+        stop.set()
+
+
+async def role_apps(args: argparse.Namespace) -> None:
+    """Connect the app sessions, then run commands closed-loop for `seconds`; print figures."""
+    from twin.client import open_app_session
+    from twin.protocol import Lock, RemoteCheck, Unlock
+
+    creds = json.loads(Path(args.data, "creds.json").read_text())
+    url = f"ws://127.0.0.1:{args.port}/"
+    ready = 0
+    go, all_ready = trio.Event(), trio.Event()
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    deadline = [0.0]
+
+    async def app(entry: dict[str, Any]) -> None:
+        nonlocal ready
+        async with open_app_session(url, token=entry["token"], timeout=10) as s:
+            ready += 1
+            if ready == len(creds["apps"]):
+                all_ready.set()
+            await go.wait()
+
+            async def worker(w: int) -> None:
+                rng = random.Random(w)
+                n = 0
+                while time.perf_counter() < deadline[0]:
+                    car = rng.choice(entry["cars"])
+                    body = RemoteCheck() if args.command == "remote_check" else (Lock() if n % 2 else Unlock())
+                    n += 1
+                    t = time.perf_counter()
+                    outcome = await s.request(car, body)
+                    latencies.append(time.perf_counter() - t)
+                    kind = outcome.reply.body.TYPE
+                    key = kind if kind == "ok" else outcome.reply.body.code  # type: ignore[attr-defined]
+                    outcomes[key] = outcomes.get(key, 0) + 1
+
+            async with trio.open_nursery() as workers:
+                for w in range(args.depth):
+                    workers.start_soon(worker, hash((entry["token"], w)))
+
+    async with trio.open_nursery() as nursery:
+        for entry in creds["apps"]:
+            nursery.start_soon(app, entry)
+        await all_ready.wait()
+        tune_gc()
+        print("APPS", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.readline)  # the parent says go
+        started = time.perf_counter()
+        deadline[0] = started + args.seconds
+        go.set()
+    wall = time.perf_counter() - started
+    print(json.dumps(_figures(latencies, wall, outcomes)), flush=True)
+
+
+def _figures(latencies: list[float], wall: float, outcomes: dict[str, int] | None = None) -> dict[str, Any]:
+    latencies.sort()
+    n = len(latencies)
+    out: dict[str, Any] = {"count": n, "per_s": round(n / wall, 1)}
+    if n:
+        out["p50_ms"] = round(latencies[n // 2] * 1000, 2)
+        out["p99_ms"] = round(latencies[min(n - 1, int(n * 0.99))] * 1000, 2)
+    if outcomes is not None:
+        out["outcomes"] = outcomes
+    return out
+
+
+async def role_echo_server(args: argparse.Namespace) -> None:
+    from trio_websocket import ConnectionClosed, serve_websocket
+
+    async def echo(request: Any) -> None:
+        ws = await request.accept()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except ConnectionClosed:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_websocket, echo, "127.0.0.1", 0, None)
+        tune_gc()
+        print(f"READY {server.port}", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.read)
+        nursery.cancel_scope.cancel()
+
+
+async def role_echo_clients(args: argparse.Namespace) -> None:
+    """`apps` connections, `depth` requests in flight on each, like the app sessions."""
+    from twin.client import open_websocket
+
+    url = f"ws://127.0.0.1:{args.port}/"
+    latencies: list[float] = []
+    ready = 0
+    all_ready, go = trio.Event(), trio.Event()
+    deadline = [0.0]
+    payload = b"\x87" + b"x" * 80  # about a command frame
+
+    async def client(c: int) -> None:
+        nonlocal ready
+        async with open_websocket(url) as ws:
+            ready += 1
+            if ready == args.apps:
+                all_ready.set()
+            await go.wait()
+            waiting: dict[int, trio.Event] = {}
+
+            async def reader() -> None:
+                while True:
+                    frame = await ws.get_message()
+                    waiting.pop(int.from_bytes(frame[:4], "big")).set()
+
+            async def worker(w: int) -> None:
+                n = 0
+                while time.perf_counter() < deadline[0]:
+                    n += 1
+                    key = w * 1_000_000 + n
+                    done = waiting[key] = trio.Event()
+                    t = time.perf_counter()
+                    await ws.send_message(key.to_bytes(4, "big") + payload)
+                    await done.wait()
+                    latencies.append(time.perf_counter() - t)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                async with trio.open_nursery() as workers:
+                    for w in range(args.depth):
+                        workers.start_soon(worker, w)
+                nursery.cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for c in range(args.apps):
+            nursery.start_soon(client, c)
+        await all_ready.wait()
+        tune_gc()
+        print("APPS", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.readline)
+        started = time.perf_counter()
+        deadline[0] = started + args.seconds
+        go.set()
+    wall = time.perf_counter() - started
+    print(json.dumps(_figures(latencies, wall)), flush=True)
+
+
+# --- the conductor
+
+
+def spawn(role: str, args: argparse.Namespace, *extra: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, __file__, "--role", role, "--data", args.data, "--cars", str(args.cars),
+           "--apps", str(args.apps), "--depth", str(args.depth), "--seconds", str(args.seconds),
+           "--command", args.command, *extra]
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def wait_for(proc: subprocess.Popen[str], word: str, timeout: float = 600) -> str:
+    assert proc.stdout is not None
+    end = time.time() + timeout
+    while time.time() < end:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a bench process exited before saying {word}")
+        if line.startswith(word):
+            return line.strip()
+    raise TimeoutError(word)
+
+
+def stop(*procs: subprocess.Popen[str]) -> None:
+    for proc in procs:
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        except Exception:
+            pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def measure_pair(server: subprocess.Popen[str], clients: subprocess.Popen[str]) -> dict[str, Any]:
+    assert clients.stdin is not None and clients.stdout is not None
+    clients.stdin.write("go\n")
+    clients.stdin.flush()
+    line = ""
+    while not line.startswith("{"):
+        line = clients.stdout.readline()
+        if not line:
+            raise RuntimeError("the client process died")
+    return json.loads(line)  # type: ignore[no-any-return]
+
+
+def conduct(args: argparse.Namespace) -> dict[str, Any]:
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    args.data = tempfile.mkdtemp(prefix="twin-bench-", dir=base)
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        hub = spawn("hub", args)
+        procs.append(hub)
+        port = wait_for(hub, "READY").split()[1]
+        time.sleep(1.0)
+        rss_idle = rss_kb(hub.pid)
+        links = []
+        per = -(-args.cars // args.link_procs)
+        for p in range(args.link_procs):
+            proc = spawn("links", args, "--port", port, "--first", str(p * per), "--last", str((p + 1) * per))
+            procs.append(proc)
+            links.append(proc)
+        for proc in links:
+            wait_for(proc, "LINKED")
+        apps = spawn("apps", args, "--port", port)
+        procs.append(apps)
+        wait_for(apps, "APPS")
+        time.sleep(1.0)
+        rss_connected = rss_kb(hub.pid)
+        connections = args.cars + args.apps
+        hub_cpu = cpu_s(hub.pid)
+        links_cpu = sum(cpu_s(p.pid) for p in links)
+        apps_cpu = cpu_s(apps.pid)
+        assert apps.stdin is not None and apps.stdout is not None
+        apps.stdin.write("go\n")
+        apps.stdin.flush()
+        line = ""
+        while not line.startswith("{"):
+            line = apps.stdout.readline()
+            if not line:
+                raise RuntimeError("the app process died")
+        run = json.loads(line)
+        hub_cpu = cpu_s(hub.pid) - hub_cpu
+        links_cpu = sum(cpu_s(p.pid) for p in links) - links_cpu
+        apps_cpu = cpu_s(apps.pid) - apps_cpu
+        rss_loaded = rss_kb(hub.pid)
+        stop(apps, *links, hub)
+        procs.clear()
+
+        echo_server = spawn("echo-server", args)
+        procs.append(echo_server)
+        echo_port = wait_for(echo_server, "READY").split()[1]
+        echo_clients = spawn("echo-clients", args, "--port", echo_port)
+        procs.append(echo_clients)
+        wait_for(echo_clients, "APPS")
+        echo_cpu = cpu_s(echo_server.pid)
+        echo = measure_pair(echo_server, echo_clients)
+        echo_cpu = cpu_s(echo_server.pid) - echo_cpu
+        stop(echo_clients, echo_server)
+        procs.clear()
+    finally:
+        stop(*procs)
+        shutil.rmtree(args.data, ignore_errors=True)
+    return {
+        "connections": connections,
+        "cars_on_links": args.cars,
+        "app_sessions": args.apps,
+        "in_flight": args.apps * args.depth,
+        "command": args.command if args.command == "remote_check" else "lock/unlock",
+        "seconds": args.seconds,
+        "commands_per_s": run["per_s"],
+        "p50_ms": run.get("p50_ms"),
+        "p99_ms": run.get("p99_ms"),
+        "outcomes": run.get("outcomes"),
+        "hub_cpu_share": round(hub_cpu / args.seconds, 2),
+        "links_cpu_share": round(links_cpu / args.seconds, 2),
+        "apps_cpu_share": round(apps_cpu / args.seconds, 2),
+        "hub_rss_idle_mb": round(rss_idle / 1024, 1),
+        "hub_rss_connected_mb": round(rss_connected / 1024, 1),
+        "hub_rss_after_load_mb": round(rss_loaded / 1024, 1),
+        "hub_kb_per_connection": round((rss_connected - rss_idle) / connections, 1),
+        "hub_cpu_us_per_command": round(hub_cpu / max(1, run["count"]) * 1e6),
+        "echo_per_s": echo["per_s"],
+        "echo_server_cpu_us_per_echo": round(echo_cpu / max(1, echo["count"]) * 1e6),
+        "echo_p99_ms": echo.get("p99_ms"),
+        "commands_vs_echo": round(run["per_s"] / echo["per_s"], 3) if echo["per_s"] else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--role", default="conductor")
+    parser.add_argument("--data", default="")
+    parser.add_argument("--cars", type=int, default=5000)
+    parser.add_argument("--apps", type=int, default=200)
+    parser.add_argument("--depth", type=int, default=1, help="commands in flight per app session")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--link-procs", type=int, default=2)
+    parser.add_argument("--command", choices=("remote_check", "lock"), default="lock")
+    parser.add_argument("--port", default="0")
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--last", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="a small run (200 cars, 20 apps, 3 s)")
+    args = parser.parse_args()
+    roles = {"hub": role_hub, "links": role_links, "apps": role_apps,
+             "echo-server": role_echo_server, "echo-clients": role_echo_clients}
+    if args.role in roles:
+        profile = os.environ.get("TWIN_BENCH_PROFILE")
+        if profile and os.environ.get("TWIN_BENCH_PROFILE_ROLE", args.role) == args.role:
+            import cProfile
+
+            cProfile.runctx("trio.run(roles[args.role], args)", globals(), locals(), f"{profile}.{args.role}.{os.getpid()}")
+        else:
+            trio.run(roles[args.role], args)
+        return
+    if args.quick:
+        args.cars, args.apps, args.seconds = 200, 20, 3.0
+    print(json.dumps(conduct(args)))
+
+
+if __name__ == "__main__":
+    main()

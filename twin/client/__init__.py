@@ -1,0 +1,13 @@
+"""An async client of the twin hub, on trio: app sessions for prototypes and tests, and
+vehicle links that host a simulated car's twin in this process."""
+
+from ._client import (
+    AppSession as AppSession,
+    LoginFailed as LoginFailed,
+    Outcome as Outcome,
+    VehicleLink as VehicleLink,
+    open_app_session as open_app_session,
+    open_vehicle_link as open_vehicle_link,
+    open_websocket as open_websocket,
+    raise_for as raise_for,
+)

@@ -1,0 +1,610 @@
+"""The Python client of the hub: app sessions and vehicle links, on trio-websocket.
+
+An `AppSession` sends one command per call and returns its typed result, or raises
+`CommandRefused` (the car's rules said no), `DeliveryError` (offline, unknown target, timeout,
+overloaded) or `ProtocolError` (the hub could not read what we sent). `events()` yields the
+pushes for the account (alerts, state changes, offers, garage changes) and acknowledges each
+durable one as it is handed over, so the hub deletes it from the account's queue.
+
+A `VehicleLink` hosts one car's twin in this process: it gets its state from the hub, runs
+`VEHICLE` on it (commands from the hub, events reported with `report`, timers), sends the
+outbox back through the hub and checkpoints its state (debounced, and when it closes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import attrs
+import trio
+from urllib.parse import urlsplit
+
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+
+from twin.actors import Clock
+from twin.errors import Code, CommandRefused, DeliveryError, ProtocolError, TwinError
+from twin.model import VEHICLE, VehicleState
+from twin.protocol import (
+    MAX_FRAME_BYTES,
+    Accepted,
+    Ack,
+    AlertSettings,
+    AlertSettingsGet,
+    AlertSettingsSet,
+    AlertType,
+    Channel,
+    Checkpoint,
+    ClimateSettings,
+    ClimateSettingsSet,
+    ClimateScheduleAdd,
+    ClimateScheduleRemove,
+    ClimateStart,
+    ClimateStatus,
+    ClimateStop,
+    CloseWindows,
+    Contract,
+    ContractCancel,
+    ContractGet,
+    ContractOptions,
+    ContractPlan,
+    Done,
+    DriverList,
+    DriverProfile,
+    DriverRegister,
+    DriverRemove,
+    Drivers,
+    DriverUpdate,
+    Envelope,
+    Error,
+    FlashHazards,
+    GetVehicleInfo,
+    GuardExtensionAnswer,
+    GuardRequest,
+    Handover,
+    HandoverDeleteKeys,
+    HandoverWipe,
+    HelloPassword,
+    HelloToken,
+    HelloVehicle,
+    KeyAction,
+    KeyIssue,
+    KeyList,
+    KeyRevoke,
+    Keys,
+    KeyUse,
+    Location,
+    Locate,
+    Lock,
+    Message,
+    Ok,
+    Plan,
+    PoliceReport,
+    RemoteCheck,
+    Role,
+    SetHazards,
+    SharedFunction,
+    ShareAccept,
+    ShareDecline,
+    ShareInvite,
+    ShareList,
+    ShareRevoke,
+    Sharing,
+    Snapshot,
+    Software,
+    SoftwareUpdateAccept,
+    Tracking,
+    TrackingRequest,
+    Unlock,
+    VehicleInfo,
+    Welcome,
+    Wifi,
+    WifiStatus,
+    ALL_SHARED_FUNCTIONS,
+    decode,
+    encode,
+)
+
+__all__ = [
+    "AppSession", "LoginFailed", "Outcome", "VehicleLink", "open_app_session", "open_vehicle_link", "open_websocket",
+]
+
+R = TypeVar("R")
+
+
+class LoginFailed(TwinError):
+    """The hub refused the hello (wrong credentials, too many attempts); `code` says which."""
+
+    default_code = Code.NOT_AUTHORIZED
+
+
+@attrs.frozen
+class Outcome:
+    """A command's progress as the hub reported it: whether it was routed, and its reply."""
+
+    accepted: bool
+    reply: Envelope
+
+
+def raise_for(body: Message) -> Any:
+    """The result of an `Ok`, or the `Error` raised as the matching `TwinError`."""
+    if isinstance(body, Ok):
+        return body.result
+    if isinstance(body, Error):
+        try:
+            code = Code(body.code)
+        except ValueError:
+            code = Code.INTERNAL
+        if code in _DELIVERY:
+            raise DeliveryError(body.message, code)
+        if code in _PROTOCOL:
+            raise ProtocolError(body.message, code)
+        raise CommandRefused(body.message, code)
+    raise ProtocolError(f"expected a reply, got {body.TYPE!r}", Code.UNKNOWN_TYPE)
+
+
+_DELIVERY = {Code.UNKNOWN_TARGET, Code.OFFLINE, Code.TIMEOUT, Code.OVERLOADED, Code.INTERNAL}
+_PROTOCOL = {Code.MALFORMED, Code.NOT_A_MAP, Code.UNKNOWN_TYPE, Code.MISSING_FIELD, Code.WRONG_TYPE,
+             Code.UNSUPPORTED_VERSION, Code.FRAME_TOO_LARGE}
+
+
+@asynccontextmanager
+async def open_websocket(url: str, *, max_message_size: int = 4 * MAX_FRAME_BYTES) -> AsyncIterator[WebSocketConnection]:
+    """A bare websocket to `url` (ws:// only), closed at exit with 1000.
+
+    Unlike `trio_websocket.open_websocket_url` it owns the TCP stream and always closes it,
+    also when the hub started the close (trio-websocket's client leaves its socket open then).
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "ws" or parts.hostname is None:
+        raise ValueError(f"expected a ws://host:port/ URL, got {url!r}")
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    stream = await trio.open_tcp_stream(parts.hostname, parts.port or 80)
+    try:
+        async with _unwrapped(), trio.open_nursery() as nursery:
+            ws = await wrap_client_stream(nursery, stream, parts.hostname, resource, max_message_size=max_message_size)
+            try:
+                yield ws
+            finally:
+                with trio.move_on_after(5) as scope:
+                    scope.shield = True
+                    await ws.aclose()
+                nursery.cancel_scope.cancel()
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+@asynccontextmanager
+async def _unwrapped() -> AsyncIterator[None]:
+    """Raise the one real exception out of a nursery's group, as a caller expects."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        real = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
+        if len(real) == 1:
+            raise real[0] from None
+        raise
+
+
+class _Pending:
+    __slots__ = ("event", "accepted", "reply")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.accepted = False
+        self.reply: Envelope | None = None
+
+
+class _Connection:
+    """A logged-in websocket: send frames, read them in a background task."""
+
+    def __init__(self, ws: WebSocketConnection, welcome: Welcome) -> None:
+        self.ws = ws
+        self.address = welcome.address
+        self.token = welcome.token
+        self.garage: dict[str, Role] = dict(welcome.garage)
+        self.closed: str | None = None
+
+    async def send(self, envelope: Envelope) -> None:
+        await self.ws.send_message(encode(envelope))
+
+
+async def _hello(ws: WebSocketConnection, hello: Message, timeout: float) -> Welcome:
+    await ws.send_message(encode(Envelope(hello, sender="", target="hub", id=1)))
+    with trio.fail_after(timeout):
+        frame = await ws.get_message()
+    env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES)
+    if isinstance(env.body, Welcome):
+        return env.body
+    if isinstance(env.body, Error):
+        try:
+            code = Code(env.body.code)
+        except ValueError:
+            code = Code.NOT_AUTHORIZED
+        raise LoginFailed(env.body.message, code)
+    raise ProtocolError(f"expected a welcome, got {env.type!r}", Code.UNKNOWN_TYPE)
+
+
+# --- app sessions
+
+
+class AppSession(_Connection):
+    """A logged-in app: `await s.lock("car:1")`, `async for env in s.events(): ...`."""
+
+    def __init__(self, ws: WebSocketConnection, welcome: Welcome, timeout: float) -> None:
+        super().__init__(ws, welcome)
+        self.timeout = timeout
+        self._ids = 0
+        self._pending: dict[int, _Pending] = {}
+        self._events_in, self._events = trio.open_memory_channel[Envelope](math.inf)
+        self.acked = 0
+
+    async def _reader(self) -> None:
+        try:
+            while True:
+                frame = await self.ws.get_message()
+                try:
+                    env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES)
+                except ProtocolError:
+                    continue
+                body = env.body
+                if body.KIND == "reply":
+                    pending = self._pending.get(env.id)
+                    if pending is not None:
+                        pending.reply = env
+                        pending.event.set()
+                    else:
+                        self._events_in.send_nowait(env)  # an error not tied to a request
+                elif type(body) is Accepted:
+                    pending = self._pending.get(env.id)
+                    if pending is not None:
+                        pending.accepted = True
+                else:
+                    self._events_in.send_nowait(env)
+        except ConnectionClosed as exc:
+            reason = exc.reason
+            self.closed = f"{reason.code} {reason.reason or ''}".strip() if reason else "closed"
+        finally:
+            self._events_in.close()
+            for pending in self._pending.values():
+                pending.event.set()
+
+    async def request(self, target: str, body: Message, *, timeout: float | None = None) -> Outcome:
+        """Send one command and wait for its final reply; raise `DeliveryError(TIMEOUT)` if the
+        hub says nothing for `timeout` (default: the session's) plus a second of slack."""
+        self._ids += 1
+        corr = self._ids
+        pending = self._pending[corr] = _Pending()
+        try:
+            await self.send(Envelope(body, sender="", target=target, id=corr))
+            with trio.move_on_after((self.timeout if timeout is None else timeout) + 1.0):
+                await pending.event.wait()
+            if pending.reply is None:
+                if self.closed is not None:
+                    raise DeliveryError(f"the connection closed ({self.closed}) before {target} answered", Code.OFFLINE)
+                raise DeliveryError(f"no answer from the hub for {body.TYPE!r} to {target}", Code.TIMEOUT)
+            return Outcome(pending.accepted, pending.reply)
+        finally:
+            del self._pending[corr]
+
+    async def command(self, target: str, body: Message, *, timeout: float | None = None) -> Any:
+        """Send one command; return its result or raise the error it was answered with."""
+        outcome = await self.request(target, body, timeout=timeout)
+        return raise_for(outcome.reply.body)
+
+    def events(self) -> "_Events":
+        """Pushes to this account (alerts, state changes, offers...) as an async iterator; each
+        durable one (envelope id > 0) is acked as it is handed over. Ends when the connection
+        closes. A plain iterator, not a generator: breaking out of the loop is fine."""
+        return _Events(self)
+
+    async def next_event(self) -> Envelope:
+        """The next push (see `events`); raises `StopAsyncIteration` once the connection closed."""
+        return await _Events(self).__anext__()
+
+    # one method per command
+
+    async def lock(self, car: str) -> Snapshot:
+        return await self.command(car, Lock())  # type: ignore[no-any-return]
+
+    async def unlock(self, car: str) -> Snapshot:
+        return await self.command(car, Unlock())  # type: ignore[no-any-return]
+
+    async def set_hazards(self, car: str, on: bool) -> Snapshot:
+        return await self.command(car, SetHazards(on=on))  # type: ignore[no-any-return]
+
+    async def close_windows(self, car: str) -> Snapshot:
+        return await self.command(car, CloseWindows())  # type: ignore[no-any-return]
+
+    async def flash_hazards(self, car: str) -> Done:
+        return await self.command(car, FlashHazards())  # type: ignore[no-any-return]
+
+    async def locate(self, car: str) -> Location:
+        return await self.command(car, Locate())  # type: ignore[no-any-return]
+
+    async def remote_check(self, car: str) -> Snapshot:
+        return await self.command(car, RemoteCheck())  # type: ignore[no-any-return]
+
+    async def vehicle_info(self, car: str) -> VehicleInfo:
+        return await self.command(car, GetVehicleInfo())  # type: ignore[no-any-return]
+
+    async def climate_start(self, car: str, duration_min: int = 10, settings: ClimateSettings | None = None) -> ClimateStatus:
+        return await self.command(car, ClimateStart(duration_min=duration_min, settings=settings))  # type: ignore[no-any-return]
+
+    async def climate_stop(self, car: str) -> ClimateStatus:
+        return await self.command(car, ClimateStop())  # type: ignore[no-any-return]
+
+    async def climate_settings(self, car: str, settings: ClimateSettings) -> ClimateStatus:
+        return await self.command(car, ClimateSettingsSet(settings=settings))  # type: ignore[no-any-return]
+
+    async def climate_schedule_add(self, car: str, weekdays: tuple[int, ...], at: str, duration_min: int = 10) -> ClimateStatus:
+        return await self.command(car, ClimateScheduleAdd(weekdays=weekdays, at=at, duration_min=duration_min))  # type: ignore[no-any-return]
+
+    async def climate_schedule_remove(self, car: str, schedule_id: int) -> ClimateStatus:
+        return await self.command(car, ClimateScheduleRemove(schedule_id=schedule_id))  # type: ignore[no-any-return]
+
+    async def alert_settings_set(self, car: str, alert: AlertType, channel: Channel, enabled: bool) -> AlertSettings:
+        return await self.command(car, AlertSettingsSet(alert=alert, channel=channel, enabled=enabled))  # type: ignore[no-any-return]
+
+    async def alert_settings_get(self, car: str) -> AlertSettings:
+        return await self.command(car, AlertSettingsGet())  # type: ignore[no-any-return]
+
+    async def share_invite(self, car: str, account: str, functions: frozenset[SharedFunction] = ALL_SHARED_FUNCTIONS) -> Sharing:
+        return await self.command(car, ShareInvite(account=account, functions=functions))  # type: ignore[no-any-return]
+
+    async def share_accept(self, car: str) -> Sharing:
+        return await self.command(car, ShareAccept())  # type: ignore[no-any-return]
+
+    async def share_decline(self, car: str) -> Done:
+        return await self.command(car, ShareDecline())  # type: ignore[no-any-return]
+
+    async def share_revoke(self, car: str, account: str) -> Sharing:
+        return await self.command(car, ShareRevoke(account=account))  # type: ignore[no-any-return]
+
+    async def share_list(self, car: str) -> Sharing:
+        return await self.command(car, ShareList())  # type: ignore[no-any-return]
+
+    async def key_issue(self, car: str, account: str) -> Keys:
+        return await self.command(car, KeyIssue(account=account))  # type: ignore[no-any-return]
+
+    async def key_revoke(self, car: str, key_id: int) -> Keys:
+        return await self.command(car, KeyRevoke(key_id=key_id))  # type: ignore[no-any-return]
+
+    async def key_list(self, car: str) -> Keys:
+        return await self.command(car, KeyList())  # type: ignore[no-any-return]
+
+    async def key_use(self, car: str, action: KeyAction) -> Done:
+        return await self.command(car, KeyUse(action=action))  # type: ignore[no-any-return]
+
+    async def driver_register(self, car: str, account: str, name: str, profile: DriverProfile = DriverProfile()) -> Drivers:
+        return await self.command(car, DriverRegister(account=account, name=name, profile=profile))  # type: ignore[no-any-return]
+
+    async def driver_remove(self, car: str, account: str) -> Drivers:
+        return await self.command(car, DriverRemove(account=account))  # type: ignore[no-any-return]
+
+    async def driver_update(self, car: str, account: str, profile: DriverProfile) -> Drivers:
+        return await self.command(car, DriverUpdate(account=account, profile=profile))  # type: ignore[no-any-return]
+
+    async def driver_list(self, car: str) -> Drivers:
+        return await self.command(car, DriverList())  # type: ignore[no-any-return]
+
+    async def software_update_accept(self, car: str, version: str) -> Software:
+        return await self.command(car, SoftwareUpdateAccept(version=version))  # type: ignore[no-any-return]
+
+    async def contract_plan(self, car: str, plan: Plan, navi_package: bool = False) -> Contract:
+        return await self.command(car, ContractPlan(plan=plan, navi_package=navi_package))  # type: ignore[no-any-return]
+
+    async def contract_options(self, car: str, wifi: bool = False, dashcam: bool = False) -> Contract:
+        return await self.command(car, ContractOptions(wifi=wifi, dashcam=dashcam))  # type: ignore[no-any-return]
+
+    async def contract_cancel(self, car: str) -> Contract:
+        return await self.command(car, ContractCancel())  # type: ignore[no-any-return]
+
+    async def contract_get(self, car: str) -> Contract:
+        return await self.command(car, ContractGet())  # type: ignore[no-any-return]
+
+    async def handover_delete_keys(self, car: str) -> Handover:
+        return await self.command(car, HandoverDeleteKeys())  # type: ignore[no-any-return]
+
+    async def handover_wipe(self, car: str) -> Handover:
+        return await self.command(car, HandoverWipe())  # type: ignore[no-any-return]
+
+    async def police_report(self, car: str, report_no: str) -> Done:
+        return await self.command(car, PoliceReport(report_no=report_no))  # type: ignore[no-any-return]
+
+    async def tracking_request(self, car: str) -> Tracking:
+        return await self.command(car, TrackingRequest())  # type: ignore[no-any-return]
+
+    async def guard_request(self, car: str) -> Done:
+        return await self.command(car, GuardRequest())  # type: ignore[no-any-return]
+
+    async def guard_extension_answer(self, car: str, extend: bool) -> Done:
+        return await self.command("operator", GuardExtensionAnswer(car=car, extend=extend))  # type: ignore[no-any-return]
+
+    async def wifi_status(self, car: str) -> Wifi:
+        return await self.command(car, WifiStatus())  # type: ignore[no-any-return]
+
+
+class _Events:
+    __slots__ = ("session",)
+
+    def __init__(self, session: AppSession) -> None:
+        self.session = session
+
+    def __aiter__(self) -> "_Events":
+        return self
+
+    async def __anext__(self) -> Envelope:
+        session = self.session
+        try:
+            env = await session._events.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+        if env.id > 0 and env.body.KIND != "reply":
+            session.acked = max(session.acked, env.id)
+            try:
+                await session.send(Envelope(Ack(upto=env.id), sender="", target="hub"))
+            except ConnectionClosed:
+                pass
+        return env
+
+
+@asynccontextmanager
+async def open_app_session(
+    url: str,
+    *,
+    email: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    timeout: float = 5.0,
+) -> AsyncIterator[AppSession]:
+    """Connect to the hub at `url` and log in (e-mail and password, or a token).
+
+    Raises `LoginFailed` when the hub refuses. Leaving the block closes the connection (1000).
+    """
+    if token is not None:
+        hello: Message = HelloToken(token=token)
+    elif email is not None and password is not None:
+        hello = HelloPassword(email=email, password=password)
+    else:
+        raise ValueError("log in with email= and password=, or with token=")
+    async with open_websocket(url) as ws:
+        welcome = await _hello(ws, hello, timeout)
+        session = AppSession(ws, welcome, timeout)
+        async with _unwrapped(), trio.open_nursery() as nursery:
+            nursery.start_soon(session._reader)
+            try:
+                yield session
+            finally:
+                nursery.cancel_scope.cancel()
+
+
+# --- vehicle links
+
+
+class VehicleLink(_Connection):
+    """Hosts one car's twin: `state` is current; `report(event)` tells the twin what happened."""
+
+    def __init__(self, ws: WebSocketConnection, welcome: Welcome, state: VehicleState, clock: Clock,
+                 checkpoint_interval: float, model: Any) -> None:
+        super().__init__(ws, welcome)
+        self.state = state
+        self.clock = clock
+        self.model = model
+        self.checkpoint_interval = checkpoint_interval
+        self.steps = 0
+        self._dirty = False
+        self._checkpointed = state
+        self._wake = trio.Event()  # the deadline changed or a checkpoint is due
+
+    async def report(self, event: Message) -> None:
+        """The car reports `event` about itself (a door opened, the ignition, a position)."""
+        await self._step(Envelope(event, sender=self.address, target=self.address, ts=self.clock.now()))
+
+    async def _step(self, envelope: Envelope | None) -> None:
+        now = self.clock.now()
+        before = self.state
+        if envelope is None:
+            self.state, outbox = self.model.advance(before, now)
+        else:
+            self.state, outbox = self.model.step(before, envelope, now)
+        self.steps += 1
+        if self.state is not before and not self._dirty:
+            self._dirty = True
+            self._wake.set()
+        elif self.model.next_deadline(self.state) != self.model.next_deadline(before):
+            self._wake.set()
+        for out in outbox:
+            await self.send(out)
+
+    async def _reader(self) -> None:
+        try:
+            await self._read()
+        except ConnectionClosed as exc:
+            reason = exc.reason
+            self.closed = f"{reason.code} {reason.reason or ''}".strip() if reason else "closed"
+            self._wake.set()
+
+    async def _read(self) -> None:
+        address = self.address
+        while True:
+            frame = await self.ws.get_message()
+            try:
+                env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES)
+            except ProtocolError:
+                continue
+            if env.body.KIND == "session" or env.target != address:
+                continue
+            if env.body.KIND == "reply" and isinstance(env.body, Error) and env.sender == "hub":
+                continue  # the hub complaining about something we sent: nothing to step
+            await self._step(env)
+
+    async def _timers(self) -> None:
+        """Fire the model's deadlines and send debounced checkpoints."""
+        try:
+            await self._tick()
+        except ConnectionClosed:
+            pass
+
+    async def _tick(self) -> None:
+        last_checkpoint = -math.inf
+        while self.closed is None:
+            deadline = self.model.next_deadline(self.state)
+            wake = math.inf if deadline is None else self.clock.to_trio(deadline)
+            if self._dirty:
+                wake = min(wake, last_checkpoint + self.checkpoint_interval)
+            with trio.move_on_at(wake):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            deadline = self.model.next_deadline(self.state)
+            if deadline is not None and self.clock.to_trio(deadline) <= trio.current_time():
+                await self._step(None)
+            if self._dirty and trio.current_time() >= last_checkpoint + self.checkpoint_interval:
+                last_checkpoint = trio.current_time()
+                await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        """Send the current state to the hub now."""
+        self._dirty = False
+        self._checkpointed = self.state
+        from twin.server._states import to_plain
+
+        body = Checkpoint(state=to_plain(self.state), at=self.clock.now())
+        await self.send(Envelope(body, sender=self.address, target="hub"))
+
+
+@asynccontextmanager
+async def open_vehicle_link(
+    url: str,
+    vehicle_id: str,
+    secret: str,
+    *,
+    checkpoint_interval: float = 1.0,
+    epoch: float | None = None,
+    model: Any = VEHICLE,
+    timeout: float = 5.0,
+) -> AsyncIterator[VehicleLink]:
+    """Host car `vehicle_id` here: log in with its link secret, take its state from the hub,
+    run it until the block ends (then send a last checkpoint and close with 1000)."""
+    from twin.server._states import from_plain
+
+    async with open_websocket(url) as ws:
+        welcome = await _hello(ws, HelloVehicle(vehicle_id=vehicle_id, secret=secret), timeout)
+        with trio.fail_after(timeout):
+            env = decode(await ws.get_message(), max_bytes=4 * MAX_FRAME_BYTES)  # type: ignore[arg-type]
+        if not isinstance(env.body, Checkpoint):
+            raise ProtocolError(f"expected the car's checkpoint, got {env.type!r}", Code.UNKNOWN_TYPE)
+        state = from_plain("vehicle", env.body.state)
+        link = VehicleLink(ws, welcome, state, Clock.start(epoch), checkpoint_interval, model)
+        async with _unwrapped(), trio.open_nursery() as nursery:
+            nursery.start_soon(link._reader)
+            nursery.start_soon(link._timers)
+            try:
+                yield link
+                if link.state is not link._checkpointed and link.closed is None:
+                    with trio.move_on_after(timeout):
+                        await link.checkpoint()
+            finally:
+                nursery.cancel_scope.cancel()

@@ -1,0 +1,364 @@
+"""docs/protocol.md: the hand-written life cycle and rules, plus a message catalogue generated
+from the protocol registry, so the document can never miss a message or a field.
+
+    python -m twin.server._protocol_doc > docs/protocol.md
+
+A test checks that docs/protocol.md is what this module renders.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import types
+import typing
+from typing import Any
+
+import attrs
+
+from twin.errors import Code
+from twin.protocol import Envelope, Message, encode, message_types
+from twin.protocol._codec import converter
+from twin.protocol._results import result_types
+
+KIND_ORDER = ("session", "progress", "command", "reply", "notice", "event")
+KIND_TITLES = {
+    "session": "Session messages (the connection itself)",
+    "progress": "Progress",
+    "command": "Commands (app -> car or operator)",
+    "reply": "Replies (exactly one per command)",
+    "notice": "Notices (pushed to apps, or between actors)",
+    "event": "Events (what a car reports about itself; vehicle links only)",
+}
+
+
+def _type_name(t: Any) -> str:
+    origin = typing.get_origin(t)
+    args = typing.get_args(t)
+    if t is type(None):
+        return "nil"
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin in (tuple,):
+        return f"array of {_type_name(args[0])}" if len(args) == 2 and args[1] is Ellipsis else "array [" + ", ".join(_type_name(a) for a in args) + "]"
+    if origin in (frozenset, set, list):
+        return f"array of {_type_name(args[0])}"
+    if origin in (dict, typing.Mapping) or (origin is not None and getattr(origin, "__name__", "") == "Mapping"):
+        return f"map {_type_name(args[0])} -> {_type_name(args[1])}"
+    if origin is not None and attrs.has(origin):
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+    if t is Any:
+        return "any"
+    if isinstance(t, type) and issubclass(t, enum.Enum):
+        return "string: " + " / ".join(repr(m.value) for m in t).replace("'", '"')
+    if t is str:
+        return "string"
+    if t is int:
+        return "integer"
+    if t is float:
+        return "float (integers accepted)"
+    if t is bool:
+        return "boolean"
+    if isinstance(t, type) and attrs.has(t):
+        return t.__name__
+    return getattr(t, "__name__", str(t))
+
+
+def _sample(t: Any, depth: int = 0) -> Any:
+    origin = typing.get_origin(t)
+    args = typing.get_args(t)
+    if origin in (typing.Union, types.UnionType):
+        real = [a for a in args if a is not type(None)]
+        return _sample(real[0], depth) if real else None
+    if origin is tuple:
+        return (_sample(args[0], depth + 1),) if len(args) == 2 and args[1] is Ellipsis else tuple(_sample(a, depth + 1) for a in args)
+    if origin in (frozenset, set):
+        return frozenset({_sample(args[0], depth + 1)})
+    if origin in (dict,) or getattr(origin, "__name__", "") == "Mapping":
+        return {_sample(args[0], depth + 1): _sample(args[1], depth + 1)}
+    if origin is not None and attrs.has(origin):
+        hints = typing.get_type_hints(origin)
+        params = dict(zip(getattr(origin, "__parameters__", ()), args))
+        values = {}
+        for f in attrs.fields(origin):
+            ft = hints[f.name]
+            values[f.name] = _sample(params.get(ft, ft), depth + 1)
+        return origin(**values)
+    if isinstance(t, type) and issubclass(t, enum.Enum):
+        return next(iter(t))
+    if t is str:
+        return "text"
+    if t is int:
+        return 1
+    if t is float:
+        return 1.5
+    if t is bool:
+        return True
+    if t is Any:
+        return {"...": "..."}
+    if isinstance(t, type) and attrs.has(t):
+        hints = typing.get_type_hints(t)
+        return t(**{f.name: _sample(hints[f.name], depth + 1) for f in attrs.fields(t) if f.default is attrs.NOTHING or depth < 2})
+    return None
+
+
+def _example(cls: type[Message]) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    if cls.TYPE == "ok":
+        from twin.protocol import Done, Ok
+
+        body: Message = Ok(result=Done(detail="text"))
+    else:
+        body = cls(**{f.name: _sample(hints[f.name]) for f in attrs.fields(cls) if f.default is attrs.NOTHING})
+    sender, target, corr = {
+        "session": ("", "hub", 1),
+        "progress": ("car:1", "user:alice@example.com", 7),
+        "command": ("", "car:1", 7),
+        "reply": ("car:1", "user:alice@example.com", 7),
+        "notice": ("car:1", "user:alice@example.com", 0),
+        "event": ("car:1", "car:1", 0),
+    }[cls.KIND]
+    raw = encode(Envelope(body, sender=sender, target=target, id=corr, ts=1764154800.0))
+    import msgpack
+
+    return msgpack.unpackb(raw)  # type: ignore[no-any-return]
+
+
+def _fields_table(cls: type) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in attrs.fields(cls):
+        if f.default is attrs.NOTHING:
+            default = "required"
+        elif isinstance(f.default, attrs.Factory):  # type: ignore[arg-type]
+            default = "optional (empty)"
+        else:
+            value = converter.unstructure(f.default)
+            default = f"optional, default `{json.dumps(value, default=str)}`"
+        rows.append(f"| `{f.name}` | {_type_name(hints[f.name])} | {default} |")
+    if not rows:
+        return ["No fields: `body` is an empty map `{}`."]
+    return ["| field | type | |", "| --- | --- | --- |", *rows]
+
+
+def _doc(cls: type) -> str:
+    doc = (cls.__doc__ or "").strip()
+    if not doc or doc.startswith(cls.__name__ + "("):
+        return ""
+    return " ".join(line.strip() for line in doc.splitlines())
+
+
+def _value_classes() -> list[type]:
+    seen: dict[str, type] = {}
+
+    def walk(t: Any) -> None:
+        for a in typing.get_args(t):
+            walk(a)
+        origin = typing.get_origin(t)
+        target = origin if origin is not None and attrs.has(origin) else t
+        if isinstance(target, type) and attrs.has(target) and not issubclass(target, Message) and target.__name__ not in seen:
+            seen[target.__name__] = target
+            hints = typing.get_type_hints(target)
+            for f in attrs.fields(target):
+                walk(hints[f.name])
+
+    for cls in list(message_types().values()) + list(result_types()):
+        hints = typing.get_type_hints(cls)
+        for f in attrs.fields(cls):
+            walk(hints[f.name])
+    return [seen[name] for name in sorted(seen)]
+
+
+def catalogue() -> str:
+    out: list[str] = []
+    by_kind: dict[str, list[type[Message]]] = {}
+    for tag, cls in sorted(message_types().items()):
+        by_kind.setdefault(cls.KIND, []).append(cls)
+    for kind in sorted(by_kind, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99):
+        out += [f"### {KIND_TITLES.get(kind, kind)}", ""]
+        for cls in by_kind[kind]:
+            out += [f"#### `{cls.TYPE}`", ""]
+            if _doc(cls):
+                out += [_doc(cls), ""]
+            out += _fields_table(cls)
+            out += ["", "Example frame (msgpack, shown as JSON):", "", "```json", json.dumps(_example(cls), ensure_ascii=False), "```", ""]
+    out += ["### Results (the `result` of an `ok` reply, tagged by `type`)", ""]
+    for cls in result_types():
+        out += [f"#### result `{cls.TYPE}`", ""]
+        if _doc(cls):
+            out += [_doc(cls), ""]
+        out += _fields_table(cls) + [""]
+    out += ["### Value types used in fields", ""]
+    for cls in _value_classes():
+        out += [f"#### `{cls.__name__}`", ""]
+        if _doc(cls):
+            out += [_doc(cls), ""]
+        out += _fields_table(cls) + [""]
+    return "\n".join(out)
+
+
+def error_codes() -> str:
+    groups = [
+        ("the frame could not be accepted (`ProtocolError`); nothing happened", Code.MALFORMED, Code.FRAME_TOO_LARGE),
+        ("the car's rules refused the command (`CommandRefused`); its state is unchanged", Code.NOT_AUTHORIZED, Code.INVALID_VALUE),
+        ("delivery (`DeliveryError`)", Code.UNKNOWN_TARGET, Code.INTERNAL),
+    ]
+    members = list(Code)
+    out = ["| code | family | also sent by the hub when |", "| --- | --- | --- |"]
+    for title, first, last in groups:
+        for code in members[members.index(first): members.index(last) + 1]:
+            out.append(f"| `{code.value}` | {title} | {_HUB_USES.get(code, '')} |")
+    return "\n".join(out)
+
+
+_HUB_USES = {
+    Code.MALFORMED: "the frame is not msgpack, is a text frame, or nests deeper than the codec allows",
+    Code.FRAME_TOO_LARGE: "the frame is over 64 KiB (the connection stays open)",
+    Code.NOT_AUTHORIZED: "a hello is wrong, the first frame is not a hello, `from` names someone else, an app sends something other than a command or `ack`",
+    Code.LIMIT_REACHED: "an e-mail had too many failed logins recently (answered to its hello)",
+    Code.WRONG_ORDER: "a second hello arrives on a logged-in connection",
+    Code.CONFLICT: "a command reuses the id of a command of this session still in flight",
+    Code.UNKNOWN_TARGET: "nothing is registered at the command's `to`",
+    Code.OFFLINE: "a linked car is offline (non-read command), its link dropped mid-command, or the hub shut down mid-command",
+    Code.TIMEOUT: "the target did not answer within the hub's command timeout (5 s by default)",
+    Code.OVERLOADED: "the connection is over its rate limit, or the target's mailbox is full",
+    Code.INTERNAL: "the car's rules crashed on the command, or the hub could not save its result",
+}
+
+
+def render() -> str:
+    return _HEAD.format(codes=error_codes()) + catalogue().rstrip() + "\n"
+
+
+_HEAD = """\
+<!-- Generated by `python -m twin.server._protocol_doc > docs/protocol.md`: edit the module, not this file. -->
+# The twin hub protocol
+
+Everything a client in any language needs to talk to a twin hub (`twin serve`). A hub serves
+two kinds of websocket client on one URL (default `ws://127.0.0.1:8765/`):
+
+- **app sessions**: a person's app logs in (e-mail and password, or a token), sends commands
+  to the cars in their garage and receives replies, alerts and state changes;
+- **vehicle links**: a simulated car in another process logs in with its own secret and hosts
+  its twin there; the hub routes its commands to it. Apps cannot tell a linked car from one
+  living in the hub.
+
+## Frames
+
+One message per **binary** websocket frame (text frames are refused with `malformed`). A
+frame is a msgpack map, the envelope:
+
+| key | type | meaning |
+| --- | --- | --- |
+| `type` | string | the message tag (see the catalogue); required |
+| `id` | integer | correlation id: a reply carries the id of its command; default 0 |
+| `from` | string | the sender; leave it empty (`""`): the hub stamps who you are. Any other value than your own address is refused with `not_authorized` |
+| `to` | string | the target address: `car:<id>`, `operator`, or `hub` for session messages; required |
+| `ts` | float | POSIX seconds when sent (informative); default 0 |
+| `v` | integer | protocol version, 1; default 1 |
+| `body` | map | the message fields (see the catalogue); default `{{}}` |
+
+Decoding is strict: unknown envelope keys or body fields, a string where an integer is
+expected, an integer where a boolean is expected are all refused (`wrong_type`), as are
+missing required fields (`missing_field`) and unknown tags (`unknown_type`). Enumerations
+travel as their string values, sets as arrays, optional fields may be left out.
+
+Addresses: `user:<account>` is a person (an app session speaks as its account's `user:`
+address), `car:<id>` a car, `operator` the centre's desk, `hub` the hub itself. An account id
+is the lower-cased e-mail address.
+
+## Connection life cycle
+
+1. Open a websocket to the hub. The **first frame must be a hello** within 10 s:
+   `hello_password` or `hello_token` (apps) or `hello_vehicle` (links). Any other first frame
+   is answered with an `error` (`not_authorized`) and the connection is closed with **1008**.
+2. A wrong hello is answered with `error` (`not_authorized`, or `limit_reached` when the
+   e-mail has too many recent failures: 10 within 5 minutes by default) and the connection
+   stays open for another try; after 3 failed hellos on one connection it is closed with 1008.
+3. A good hello is answered with `welcome` (`id` = the hello's id): your `address`, a `token`
+   for later logins without the password (a new one per password login), and your `garage`
+   (car address -> role). An app then receives, before anything else, every durable push
+   still waiting for it (see below).
+4. **App commands**: send a command frame with a fresh `id` (unique among your commands in
+   flight) and `to` the car. The hub answers:
+   - `accepted` (same `id`, `from` the target) as soon as it routed the command; then
+   - **exactly one** final reply with the same `id`: `ok` with the result (executed; the
+     result shows the new state), or `error` with a code (refused by the car's rules,
+     `offline`, `timeout` after the hub's command timeout, 5 s by default, ...).
+   A command to an address nobody serves gets `error` `unknown_target` directly, without
+   `accepted`. Commands may be pipelined; replies come in completion order.
+5. **Pushes**: `alert`, `state_changed`, `share_offer`, `key_offer`, `garage_changed`,
+   `operator_notice`... arrive with `from` the car (or `operator`) and `to` your address.
+   - A push with `id` > 0 is **durable**: the hub queued it in its store before sending it,
+     `id` is its sequence number for your account (increasing). Send `ack` with `upto` = the
+     highest sequence number you have handled; the hub deletes those. Unacknowledged pushes are
+     sent again, in order, at every login until acknowledged: acking gives exactly-once
+     delivery to an app; all sessions of one account receive every push.
+   - A push with `id` 0 (`state_changed`) is live only: it is not queued or resent.
+6. **Vehicle links**: after `welcome` the hub sends a `checkpoint` with the car's last
+   known state (plain data of the twin, as `twin.server.to_plain` writes it); the link runs
+   the car from it. The hub forwards every command for the car; the link answers each with one
+   reply (same `id`, `to` the asker) and sends the car's other outgoing messages (alerts,
+   offers, garage changes) addressed as the model addresses them; the hub stamps
+   `from: car:<id>`. The link sends `checkpoint`s of the state (at most about once a second
+   while it changes, and when it closes); the hub persists them.
+   While a link is down, the hub answers the car's **reads** (`remote_check`, `locate`,
+   `vehicle_info`, `share_list`, `key_list`, `driver_list`, `contract_get`,
+   `alert_settings_get`, `wifi_status`) from the last checkpoint: each reported value carries
+   the time the car reported it (`Reading.at`), so stale data is never taken for live. Any
+   other command gets `error` `offline` naming the last report time. A command in flight
+   when its link drops gets `offline` at once ("the command may not have run").
+   A second link for the same car replaces the first (closed with 1008).
+7. **Closing**: either side may close. The hub closes with:
+   - **1000** after the client's close;
+   - **1001** when it shuts down (Ctrl-C or SIGTERM): it stops accepting, lets in-flight
+     commands finish for up to 2 s, answers the rest with `error` `offline` ("the hub shut
+     down before the command finished"), commits every state, then closes every socket;
+   - **1008** for a policy violation: first frame not a hello, too many failed logins, no hello
+     in time, or a **send queue full** (a client that does not read fast enough: 512 frames
+     waiting by default; the reason says so; other clients are not slowed);
+   - **1009** for a frame over the hard limit (256 KiB by default).
+
+## Protection
+
+- Frame size: a frame over 64 KiB gets `error` `frame_too_large` and the connection keeps
+  working; a frame over 256 KiB closes it with 1009.
+- Rate: a token bucket per connection (apps: 200 frames/s, bursts of 400; links: 1000/s,
+  bursts of 2000). A frame past it is answered `overloaded` and dropped; the connection stays.
+- Every malformed or unauthorized frame after login is answered with an `error` carrying the
+  frame's `id` when it could be read (0 otherwise), and the connection keeps working. Apps may
+  send commands and `ack` only (an event or notice from an app is `not_authorized`; a second
+  hello is `wrong_order`; reusing the id of a command still in flight is `conflict`).
+- Login attempts: per connection and per e-mail, as in the life cycle above. Passwords are
+  kept only as scrypt hashes, tokens and vehicle secrets only as SHA-256 digests.
+
+## What is durable when
+
+| what | durable (committed to the SQLite file) |
+| --- | --- |
+| accounts, tokens, vehicle secrets | before the `welcome` (or the admin call) that hands them out |
+| state of a car living in the hub, and of people's actors (garage, inbox) | **before the final reply** of the command that changed it is sent; changes without a command (car events, timers) within about 10 ms |
+| state of a linked car | when its `checkpoint` is committed (about 10 ms after it arrives); a linked car's changes since its last checkpoint are lost if the link process dies |
+| a durable push (`id` > 0) | before it is sent to any app; deleted when acked |
+
+After a restart every car, account, share, key, driver, setting and contract is as it was
+when last committed, and unacknowledged pushes are resent.
+
+## Error codes
+
+An `error` reply's `code` is one of these; `message` says in words what to do.
+
+{codes}
+
+## Message catalogue
+
+Generated from the registry in `twin.protocol`: every message with its fields, their types and
+an example frame.
+
+"""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    sys.stdout.write(render())
