@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from twin.actors import open_fleet
-from twin.protocol import ClimateStart, Error, Lock, Ok, RemoteCheck, Role, Snapshot, StateChanged
+from twin.protocol import ClimateStart, Error, KeyIssue, Lock, Ok, RemoteCheck, Role, ShareInvite, Snapshot, StateChanged
 
 pytestmark = pytest.mark.trio
 
@@ -64,3 +64,16 @@ async def test_climate_run_stops_on_time_asleep_or_awake(
         assert (after.ends_at, after.used_s) == (None, 600.0)
         for idle in (0.0, 30.0):
             assert await climate_run(idle) == awake
+
+
+@pytest.mark.parametrize("body", [ShareInvite(account="ghost"), KeyIssue(account="ghost")], ids=["share", "key"])
+async def test_an_offer_to_an_unknown_account_is_refused_at_once(body: Any, autojump_clock: trio.testing.MockClock) -> None:
+    with trio.fail_after(10):
+        async with open_fleet(cars=1, users=1, epoch=EPOCH) as fleet:
+            start = trio.current_time()
+            reply = await fleet.ask("user:u0", "car:0", body, timeout=60)
+            assert trio.current_time() == start  # not after the 30 s offer timeout
+            assert isinstance(reply.body, Error) and reply.body.code == "unknown_target"
+            assert "ghost" in reply.body.message
+            car = fleet.state_of("car:0")
+            assert (car.shares, car.keys, car.pending) == ((), (), ())

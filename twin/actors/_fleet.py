@@ -55,13 +55,13 @@ __all__ = ["ActorStatistics", "Fleet", "FleetStatistics", "is_request", "open_fl
 
 log = logging.getLogger("twin.actors")
 
-REQUEST_KINDS = frozenset({"command"})
 _SCHEDULER_BATCH = 512
 
 
 def is_request(envelope: Envelope) -> bool:
-    """Whether `envelope` expects a reply (its body is a command)."""
-    return envelope.body.KIND in REQUEST_KINDS
+    """Whether `envelope` expects a reply (a command, or an offer to a person's phone)."""
+    body = envelope.body
+    return body.KIND == "command" or body.EXPECTS_REPLY
 
 
 class _Unset(enum.Enum):

@@ -200,15 +200,20 @@ def clear_schedules(state: VehicleState) -> VehicleState:
 
 
 def fit_run(state: VehicleState, now: float, config: ModelConfig) -> VehicleState:
-    """After a plan change: a run in progress ends no later than the new cap allows."""
+    """After a plan change: the minutes used count no more than the new cap, and a run in
+    progress ends no later than that cap allows (counted only up to where the cap ran out)."""
+    cap = cap_s(state, config)
     c = state.climate
+    if c.used_s > cap:
+        state = attrs.evolve(state, climate=attrs.evolve(c, used_s=cap))
+        c = state.climate
     if c.started_at is None or c.ends_at is None:
         return state
-    latest = c.started_at + max(0.0, cap_s(state, config) - c.used_s)
+    latest = c.started_at + max(0.0, cap - c.used_s)
     if latest >= c.ends_at:
         return state
     if latest <= now:
-        return stop(state, now)
+        return stop(state, latest)
     return attrs.evolve(state, climate=attrs.evolve(c, ends_at=latest))
 
 

@@ -86,7 +86,7 @@ def _plan(state: VehicleState, msg: ContractPlan, cx: Ctx):  # type: ignore[no-u
         if c.handover is HandoverStage.CANCELLED:
             raise refuse(Code.WRONG_ORDER, "the previous owner's personal data must be wiped before a new contract")
         new = ContractState(owner=account, plan=msg.plan, navi_package=msg.navi_package and msg.plan is Plan.STANDARD, started_at=cx.now)
-        state = security.sync_view(attrs.evolve(state, contract=new), cx)
+        state = climate.fit_run(security.sync_view(attrs.evolve(state, contract=new), cx), cx.now, cx.config)
         cx.send("user:" + account, GarageChanged(car=state.address, role=Role.OWNER, added=True))
         return state, contract(state, cx.config, signup=_signup_fee(None, msg.plan, cx.config))
     require_owner(state, cx, "change the plan")

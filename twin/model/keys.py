@@ -56,7 +56,7 @@ def _issue(state: VehicleState, msg: KeyIssue, cx: Ctx):  # type: ignore[no-unty
     return state, None
 
 
-def offer_settled(state: VehicleState, pending: Pending, ok: bool, reason: str, cx: Ctx) -> VehicleState:
+def offer_settled(state: VehicleState, pending: Pending, ok: bool, reason: str, cx: Ctx, detail: str = "") -> VehicleState:
     """The holder's phone took the key (ok) or refused it: activate or drop it, answer the owner."""
     state = attrs.evolve(state, pending=tuple(p for p in state.pending if p is not pending))
     if ok:
@@ -67,7 +67,7 @@ def offer_settled(state: VehicleState, pending: Pending, ok: bool, reason: str, 
         state = attrs.evolve(state, keys=tuple(k for k in state.keys if k.key_id != pending.key_id))
         if reason == Code.TIMEOUT.value:  # the phone may have stored it all the same: free its slot
             cx.send("user:" + pending.account, GarageChanged(car=state.address, role=Role.KEY_HOLDER, added=False))
-        cx.send(pending.requester, Error(code=reason or Code.UNKNOWN_TARGET.value, message=f"could not hand a key to {pending.account}: {reason or 'no such account'}"), corr=pending.request_id)
+        cx.send(pending.requester, Error(code=reason or Code.UNKNOWN_TARGET.value, message=f"could not hand a key to {pending.account}: {detail or reason or 'no such account'}"), corr=pending.request_id)
     return state
 
 

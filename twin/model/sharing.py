@@ -54,7 +54,7 @@ def _invite(state: VehicleState, msg: ShareInvite, cx: Ctx):  # type: ignore[no-
     return attrs.evolve(state, shares=state.shares + (share,), pending=state.pending + (pending,)), None
 
 
-def offer_settled(state: VehicleState, pending: Pending, ok: bool, reason: str, cx: Ctx) -> VehicleState:
+def offer_settled(state: VehicleState, pending: Pending, ok: bool, reason: str, cx: Ctx, detail: str = "") -> VehicleState:
     """The invitee's phone stored the offer (ok) or could not: answer the owner now.
 
     An invitee who already accepted evidently got the invitation, whatever the phone says.
@@ -65,7 +65,7 @@ def offer_settled(state: VehicleState, pending: Pending, ok: bool, reason: str, 
         ok = True
     if not ok:
         state = attrs.evolve(state, shares=tuple(s for s in state.shares if s.account != pending.account))
-        cx.send(pending.requester, Error(code=reason or Code.UNKNOWN_TARGET.value, message=f"could not invite {pending.account}: {reason or 'no such account'}"), corr=pending.request_id)
+        cx.send(pending.requester, Error(code=reason or Code.UNKNOWN_TARGET.value, message=f"could not invite {pending.account}: {detail or reason or 'no such account'}"), corr=pending.request_id)
     else:
         cx.send(pending.requester, Ok(result=sharing(state)), corr=pending.request_id)
     return state

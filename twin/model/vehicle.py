@@ -59,7 +59,7 @@ class VehicleModel:
             state = software.advance(state, cx)
             for p in state.pending:
                 if p.expires_at <= due:
-                    state = _settle(state, p, False, Code.TIMEOUT.value, cx)
+                    state = _settle(state, p, False, Code.TIMEOUT.value, cx, "their phone did not answer in time")
         raise RuntimeError(f"{state.address}: deadlines keep coming due at {now}; a rule re-arms a timer in the past")
 
     def step(self, state: VehicleState, env: Envelope, now: float) -> tuple[VehicleState, list[Envelope]]:
@@ -88,10 +88,10 @@ class VehicleModel:
         return new, outbox
 
 
-def _settle(state: VehicleState, pending, ok: bool, reason: str, cx: Ctx) -> VehicleState:  # type: ignore[no-untyped-def]
+def _settle(state: VehicleState, pending, ok: bool, reason: str, cx: Ctx, detail: str = "") -> VehicleState:  # type: ignore[no-untyped-def]
     if pending.kind == "key":
-        return keys.offer_settled(state, pending, ok, reason, cx)
-    return sharing.offer_settled(state, pending, ok, reason, cx)
+        return keys.offer_settled(state, pending, ok, reason, cx, detail)
+    return sharing.offer_settled(state, pending, ok, reason, cx, detail)
 
 
 def _reply_arrived(state: VehicleState, env: Envelope, cx: Ctx) -> VehicleState:
@@ -102,7 +102,8 @@ def _reply_arrived(state: VehicleState, env: Envelope, cx: Ctx) -> VehicleState:
             body = env.body
             ok = isinstance(body, Ok)
             reason = "" if ok else body.code  # type: ignore[attr-defined]
-            return _settle(state, p, ok, reason, cx)
+            detail = "" if ok else body.message  # type: ignore[attr-defined]
+            return _settle(state, p, ok, reason, cx, detail)
     return state
 
 

@@ -7,7 +7,7 @@ sender and target addresses, a timestamp in POSIX seconds and the protocol versi
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Any, Callable, ClassVar, TypeVar, dataclass_transform
 
 import attrs
 
@@ -32,8 +32,12 @@ class Message:
     __slots__ = ()
     TYPE: ClassVar[str] = ""
     KIND: ClassVar[str] = ""
+    #: Set on non-command messages whose sender still waits for exactly one reply (the offers a
+    #: car makes to a person's phone); commands always do. See `twin.actors.is_request`.
+    EXPECTS_REPLY: ClassVar[bool] = False
 
 
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(attrs.field,))
 def register(tag: str, kind: str) -> Callable[[M], M]:
     """Class decorator: make `cls` a frozen, slotted message registered under `tag`."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Set
-from typing import Any, Union, get_origin
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
@@ -245,7 +245,10 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None
         raise ProtocolError(f"not valid msgpack: {type(exc).__name__}", Code.MALFORMED) from None
     if not isinstance(raw, dict):
         raise ProtocolError(f"a frame must be a msgpack map, got {type(raw).__name__}", Code.NOT_A_MAP)
-    if _too_deep(raw, MAX_DEPTH):
+    # Typed fields refuse nested data at their first level; only free-form fields (a
+    # checkpoint's state) can carry deep nesting, so only their bodies are walked.
+    tag = raw.get("type")
+    if isinstance(tag, str) and tag in _free_form_tags() and _too_deep(raw.get("body"), MAX_DEPTH - 1):
         raise ProtocolError(f"the frame nests maps and arrays deeper than {MAX_DEPTH} levels", Code.MALFORMED)
     extra = set(raw) - _ENVELOPE_FIELDS
     if extra:
@@ -265,6 +268,24 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None
             raise ProtocolError(f"envelope field {name!r} has the wrong type {type(value).__name__}", Code.WRONG_TYPE)
     body = structure_body(raw["type"], raw.get("body", {}))
     return Envelope(body, sender=sender if sender is not None else claimed, target=raw["to"], id=corr, ts=float(ts))
+
+
+_FREE_FORM: dict[int, frozenset[str]] = {}
+
+
+def _free_form_tags() -> frozenset[str]:
+    """Tags of messages with a field typed `Any` (recomputed if more messages register)."""
+    types = message_types()
+    tags = _FREE_FORM.get(len(types))
+    if tags is None:
+        tags = frozenset(tag for tag, cls in types.items() if any(_has_any(t) for t in get_type_hints(cls).values()))
+        _FREE_FORM.clear()
+        _FREE_FORM[len(types)] = tags
+    return tags
+
+
+def _has_any(tp: Any) -> bool:
+    return tp is Any or any(_has_any(arg) for arg in get_args(tp))
 
 
 def _too_deep(value: Any, limit: int) -> bool:

@@ -32,6 +32,8 @@ class StateChanged(Message):
 
 @register("share_offer", N)
 class ShareOffer(Message):
+    EXPECTS_REPLY = True
+
     car: str
     owner: str
     functions: frozenset[SharedFunction]
@@ -49,6 +51,8 @@ class GarageChanged(Message):
 @register("key_offer", N)
 class KeyOffer(Message):
     """Car -> holder's phone: store a key for this car (the phone holds keys for at most 4 cars)."""
+
+    EXPECTS_REPLY = True
 
     car: str
     key_id: int

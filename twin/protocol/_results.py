@@ -6,7 +6,7 @@ mistakes stale data for live.
 
 from __future__ import annotations
 
-from typing import ClassVar, Union
+from typing import Any, Callable, ClassVar, TypeVar, Union, dataclass_transform
 
 import attrs
 
@@ -39,8 +39,12 @@ class Result:
 _RESULTS: list[type[Result]] = []
 
 
-def _result(tag: str):  # type: ignore[no-untyped-def]
-    def wrap(cls):  # type: ignore[no-untyped-def]
+R = TypeVar("R", bound=type[Any])
+
+
+@dataclass_transform(frozen_default=True, kw_only_default=True)
+def _result(tag: str) -> Callable[[R], R]:
+    def wrap(cls: R) -> R:
         cls.TYPE = tag
         out = attrs.frozen(kw_only=True)(cls)
         _RESULTS.append(out)

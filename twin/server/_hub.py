@@ -969,7 +969,7 @@ class Hub:
                 try:
                     router.deliver_nowait(out)
                 except DeliveryError as exc:
-                    if is_request(out) or kind == "notice" and env.id:
+                    if is_request(out):
                         conn.send(encode(out.reply(Error(code=exc.code.value, message=exc.message), self.now())))
 
     def _checkpoint(self, conn: _Conn, remote: _Remote, env: Envelope, body: Checkpoint) -> None:
