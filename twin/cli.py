@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
     serve.add_argument("--data", default="twin-hub.sqlite3", metavar="PATH", help="the store file (default twin-hub.sqlite3)")
     serve.add_argument("--demo", action="store_true", help="on a new store, provision demo accounts and cars and print their credentials")
+    serve.add_argument("--record", metavar="FILE", help="record every inbound frame with its time to FILE (a trace `twin replay` plays back)")
     return parser
 
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .server._serve import serve_main
 
-        return serve_main(host=args.host, port=args.port, data=args.data, demo=args.demo)
+        return serve_main(host=args.host, port=args.port, data=args.data, demo=args.demo, record=args.record)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

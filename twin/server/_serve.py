@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import TextIO
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable, TextIO
 
 import trio
 
@@ -62,21 +63,23 @@ def _tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout) -> None:
+async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout, record: str | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; with `record`, behind a proxy writing every inbound frame."""
     from twin.store import Store
 
     store = Store.open(data)
     try:
         fresh = not list(store.accounts())
-        async with trio.open_nursery() as nursery:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                hub: Hub = await nursery.start(serve_hub, store, HubConfig(host=host, port=port))
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with _open_hub(store, host, port, record) as (hub, url, begin):
                 if demo and fresh:
                     await provision_demo(hub, out)
                 elif demo:
                     print(f"{data} already has accounts: not provisioning the demo again", file=out)
+                begin()
                 _tune_gc()
-                print(f"twin hub listening on ws://{host}:{hub.port}/ (store {data}); Ctrl-C to stop", file=out, flush=True)
+                recording = f"; recording inbound frames to {record}" if record else ""
+                print(f"twin hub listening on {url} (store {data}){recording}; Ctrl-C to stop", file=out, flush=True)
                 async for signum in signals:
                     print(f"{signal.Signals(signum).name}: shutting down gracefully", file=out, flush=True)
                     hub.shutdown()
@@ -86,9 +89,27 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
     print("stopped; every state is saved", file=out, flush=True)
 
 
-def serve_main(*, host: str, port: int, data: str, demo: bool) -> int:
+@asynccontextmanager
+async def _open_hub(store: Any, host: str, port: int, record: str | None) -> AsyncIterator[tuple[Hub, str, Callable[[], None]]]:
+    """The hub itself, or (`record`) the hub behind the recording proxy of `twin.scenarios`."""
+    config = HubConfig(host=host, port=port)
+    if record:
+        from twin.scenarios import open_recorded_hub
+
+        async with open_recorded_hub(store, record, config, begin=False) as recorded:
+            yield recorded.hub, recorded.url, recorded.begin
+        return
+    async with trio.open_nursery() as nursery:
+        hub: Hub = await nursery.start(serve_hub, store, config)
+        try:
+            yield hub, f"ws://{host}:{hub.port}/", lambda: None
+        finally:
+            hub.shutdown()
+
+
+def serve_main(*, host: str, port: int, data: str, demo: bool, record: str | None = None) -> int:
     try:
-        trio.run(run_serve, host, port, data, demo)
+        trio.run(run_serve, host, port, data, demo, sys.stdout, record)
     except OSError as exc:
         print(f"twin serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
