@@ -45,6 +45,12 @@ __all__ = [
     "new_vehicle",
 ]
 
+#: The enum members in wire order, built once: iterating an Enum class is slow on a hot path.
+DOORS: tuple[Door, ...] = tuple(Door)
+WINDOWS: tuple[Window, ...] = tuple(Window)
+DOOR_INDEX: dict[Door, int] = {d: i for i, d in enumerate(DOORS)}
+WINDOW_INDEX: dict[Window, int] = {w: i for i, w in enumerate(WINDOWS)}
+
 NEVER_FALSE: Reading[bool] = Reading(False)
 NEVER_TRUE: Reading[bool] = Reading(True)
 NEVER_ZERO_INT: Reading[int] = Reading(0)
@@ -57,8 +63,8 @@ NEVER_NOWHERE: Reading[Position | None] = Reading(None)
 class Status:
     """What the car reports about itself, each value with the time it was reported."""
 
-    doors_open: tuple[Reading[bool], ...] = (NEVER_FALSE,) * len(Door)
-    windows_pct: tuple[Reading[int], ...] = (NEVER_ZERO_INT,) * len(Window)
+    doors_open: tuple[Reading[bool], ...] = (NEVER_FALSE,) * len(DOORS)
+    windows_pct: tuple[Reading[int], ...] = (NEVER_ZERO_INT,) * len(WINDOWS)
     locked: Reading[bool] = NEVER_TRUE
     alarm_armed: Reading[bool] = NEVER_TRUE
     hazards: Reading[bool] = NEVER_FALSE
@@ -73,10 +79,10 @@ class Status:
     occupied: bool = False
 
     def open_doors(self) -> list[Door]:
-        return [door for door, r in zip(Door, self.doors_open) if r.value]
+        return [door for door, r in zip(DOORS, self.doors_open) if r.value]
 
     def open_windows(self) -> list[Window]:
-        return [w for w, r in zip(Window, self.windows_pct) if r.value > 0]
+        return [w for w, r in zip(WINDOWS, self.windows_pct) if r.value > 0]
 
 
 @attrs.frozen

@@ -28,7 +28,6 @@ from ..protocol import (
     CloseWindows,
     Done,
     DoorChanged,
-    Door,
     EnergyReported,
     FlashHazards,
     GetVehicleInfo,
@@ -49,7 +48,6 @@ from ..protocol import (
     Snapshot,
     Unlock,
     VehicleInfo,
-    Window,
     WindowChanged,
 )
 from ._context import (
@@ -66,15 +64,15 @@ from ._context import (
     require_service,
 )
 from ._dispatch import on
-from ._state import Status, VehicleState
+from ._state import DOOR_INDEX, DOORS, WINDOW_INDEX, WINDOWS, Status, VehicleState
 
 
 def snapshot(state: VehicleState) -> Snapshot:
     """The remote-check view: what the centre last received from the car."""
     view = state.reported_view or state.status
     return Snapshot(
-        doors_open=dict(zip(Door, view.doors_open)),
-        windows_pct=dict(zip(Window, view.windows_pct)),
+        doors_open=dict(zip(DOORS, view.doors_open)),
+        windows_pct=dict(zip(WINDOWS, view.windows_pct)),
         locked=view.locked,
         alarm_armed=view.alarm_armed,
         hazards=view.hazards,
@@ -95,10 +93,16 @@ def updates_paused(state: VehicleState) -> bool:
 
 def reported(state: VehicleState, cx: Ctx, status: Status) -> VehicleState:
     """Store a new reported status and push it to the apps, unless updates are paused."""
+    return reported_snapshot(state, cx, status)[0]
+
+
+def reported_snapshot(state: VehicleState, cx: Ctx, status: Status) -> tuple[VehicleState, Snapshot]:
+    """`reported`, also returning the new remote-check view (computed once for push and reply)."""
     state = attrs.evolve(state, status=status)
+    view = snapshot(state)
     if state.reported_view is None and state.contract.owner is not None:
-        push_state(state, cx, snapshot(state))
-    return state
+        push_state(state, cx, view)
+    return state, view
 
 
 def _in_use(state: VehicleState, what: str) -> None:
@@ -121,8 +125,7 @@ def _lock(state: VehicleState, msg: Lock, cx: Ctx):  # type: ignore[no-untyped-d
     now = cx.now
     armed = state.status.alarm_armed if state.contract.plan is Plan.LITE else Reading(True, now)
     status = attrs.evolve(state.status, locked=Reading(True, now), alarm_armed=armed)
-    state = reported(state, cx, status)
-    return state, snapshot(state)
+    return reported_snapshot(state, cx, status)
 
 
 @on(Unlock)
@@ -132,8 +135,7 @@ def _unlock(state: VehicleState, msg: Unlock, cx: Ctx):  # type: ignore[no-untyp
     _in_use(state, "unlock remotely")
     now = cx.now
     status = attrs.evolve(state.status, locked=Reading(False, now), alarm_armed=Reading(False, now))
-    state = reported(state, cx, status)
-    return state, snapshot(state)
+    return reported_snapshot(state, cx, status)
 
 
 @on(SetHazards)
@@ -142,8 +144,7 @@ def _set_hazards(state: VehicleState, msg: SetHazards, cx: Ctx):  # type: ignore
     require_service(state, Service.SECURITY)
     if msg.on:
         raise refuse(Code.INVALID_VALUE, "remote operation only switches the hazards off; use the car finder to flash them")
-    state = reported(state, cx, attrs.evolve(state.status, hazards=Reading(msg.on, cx.now)))
-    return state, snapshot(state)
+    return reported_snapshot(state, cx, attrs.evolve(state.status, hazards=Reading(msg.on, cx.now)))
 
 
 @on(CloseWindows)
@@ -152,8 +153,7 @@ def _close_windows(state: VehicleState, msg: CloseWindows, cx: Ctx):  # type: ig
     require_service(state, Service.SECURITY)
     _in_use(state, "close the windows remotely")
     closed = tuple(r if r.value == 0 else Reading(0, cx.now) for r in state.status.windows_pct)
-    state = reported(state, cx, attrs.evolve(state.status, windows_pct=closed))
-    return state, snapshot(state)
+    return reported_snapshot(state, cx, attrs.evolve(state.status, windows_pct=closed))
 
 
 # --- remote check, car finder, vehicle information
@@ -240,7 +240,7 @@ def _alert_get(state: VehicleState, msg: AlertSettingsGet, cx: Ctx):  # type: ig
 @on(DoorChanged)
 def _door(state: VehicleState, msg: DoorChanged, cx: Ctx):  # type: ignore[no-untyped-def]
     doors = list(state.status.doors_open)
-    doors[list(Door).index(msg.door)] = Reading(msg.open, cx.now)
+    doors[DOOR_INDEX[msg.door]] = Reading(msg.open, cx.now)
     return reported(state, cx, attrs.evolve(state.status, doors_open=tuple(doors))), None
 
 
@@ -249,7 +249,7 @@ def _window(state: VehicleState, msg: WindowChanged, cx: Ctx):  # type: ignore[n
     if not 0 <= msg.position_pct <= 100:
         raise refuse(Code.INVALID_VALUE, f"window position {msg.position_pct}% is outside 0..100")
     windows = list(state.status.windows_pct)
-    windows[list(Window).index(msg.window)] = Reading(msg.position_pct, cx.now)
+    windows[WINDOW_INDEX[msg.window]] = Reading(msg.position_pct, cx.now)
     return reported(state, cx, attrs.evolve(state.status, windows_pct=tuple(windows))), None
 
 
