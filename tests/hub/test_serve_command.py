@@ -64,4 +64,4 @@ async def test_serve_demo_records_a_trace_that_replays(tmp_path: Path) -> None:
     assert proc.returncode == 0, out
     assert "recording inbound frames" in printed[-1] and "alice@example.com" in "".join(printed)
     assert "SIGTERM: shutting down gracefully" in out and "every state is saved" in out
-    assert await trio.to_thread.run_sync(twin_main, ["replay", "-q", str(trace)]) == 0
+    assert await trio.to_thread.run_sync(twin_main, ["replay", str(trace)]) == 0

@@ -48,6 +48,7 @@ from typing import Any
 import attrs
 import msgpack
 import trio
+import trio.testing
 from trio.lowlevel import Task, current_task, reschedule, wait_task_rescheduled, Abort
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, WebSocketServer
 
@@ -558,9 +559,18 @@ class Hub:
                 change = GarageChanged(car=address, role=Role.OWNER, added=True)
                 await self.router.deliver(Envelope(change, sender=address, target="user:" + owner, ts=self.now()))
             secrets.append(secret)
-        await trio.sleep(0.05)  # let the owners' actors take the garage changes in
-        await self._writer.flush()
+        await self.settle()  # the owners' actors take the garage changes in
         return secrets
+
+    async def settle(self, timeout: float = 1.0) -> None:
+        """Let the messages already sent inside the hub be handled, then write every state.
+
+        For provisioning and the start of a recorded trace, before traffic: it waits (at most
+        `timeout` seconds) until every task of the process is blocked, then flushes.
+        """
+        with trio.move_on_after(timeout):
+            await trio.testing.wait_all_tasks_blocked(cushion=0.001)
+        await self._writer.flush()
 
     async def ask(self, sender: str, target: str, body: Message) -> Envelope:
         """Send a command as `sender` inside the hub (provisioning, demos) and return the reply."""

@@ -76,6 +76,7 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
                     await provision_demo(hub, out)
                 elif demo:
                     print(f"{data} already has accounts: not provisioning the demo again", file=out)
+                await hub.settle()
                 begin()
                 _tune_gc()
                 recording = f"; recording inbound frames to {record}" if record else ""
