@@ -569,7 +569,7 @@ class VehicleLink(_Connection):
         """Send the current state to the hub now."""
         self._dirty = False
         self._checkpointed = self.state
-        from twin.server._states import to_plain
+        from twin.server import to_plain
 
         body = Checkpoint(state=to_plain(self.state), at=self.clock.now())
         await self.send(Envelope(body, sender=self.address, target="hub"))

@@ -20,7 +20,9 @@ from ._codec import (
     KINDS as KINDS,
     kind_of as kind_of,
     state_from_bytes as state_from_bytes,
+    state_from_plain as state_from_plain,
     state_to_bytes as state_to_bytes,
+    state_to_plain as state_to_plain,
 )
 from ._errors import StoreError as StoreError
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION
@@ -39,5 +41,7 @@ __all__ = [
     "normalise_email",
     "open_state_writer",
     "state_from_bytes",
+    "state_from_plain",
     "state_to_bytes",
+    "state_to_plain",
 ]

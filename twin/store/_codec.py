@@ -21,7 +21,7 @@ from ..protocol import Message, structure_body, unstructure_body
 from ..protocol._codec import converter as _protocol_converter
 from ._errors import StoreError
 
-__all__ = ["KINDS", "check_kind", "kind_of", "state_from_bytes", "state_to_bytes"]
+__all__ = ["KINDS", "check_kind", "kind_of", "state_from_bytes", "state_from_plain", "state_to_bytes", "state_to_plain"]
 
 #: The kinds of actor state the store keeps, and the class each is rebuilt as.
 KINDS: Final[dict[str, type]] = {"vehicle": VehicleState, "user": UserState, "operator": OperatorState}
@@ -77,6 +77,23 @@ def check_kind(kind: str, state: object) -> type:
     return cls
 
 
+def state_to_plain(state: object) -> dict[str, Any]:
+    """A vehicle, user or operator state as plain msgpack-ready data (defaults left out)."""
+    return _converter.unstructure(state, unstructure_as=check_kind(kind_of(state), state))  # type: ignore[no-any-return]
+
+
+def state_from_plain(kind: str, data: Any) -> object:
+    """Rebuild a state of `kind` from plain data as the model's own classes, or raise StoreError."""
+    cls = _class_of(kind)
+    try:
+        return _converter.structure(data, cls)
+    except Exception as exc:  # cattrs wraps field errors in groups; messages raise ProtocolError
+        raise StoreError(
+            f"{kind} state does not fit {cls.__name__} ({_first_error(exc)}); if it was stored by an "
+            "older twin, add a default for the new field or a migration in twin/store/_schema.py"
+        ) from exc
+
+
 def state_to_bytes(kind: str, state: object) -> bytes:
     """One actor state as msgpack bytes. `state` must be exactly the class of `kind`."""
     cls = check_kind(kind, state)
@@ -85,18 +102,12 @@ def state_to_bytes(kind: str, state: object) -> bytes:
 
 def state_from_bytes(kind: str, data: bytes) -> object:
     """Rebuild a state written by `state_to_bytes` as the model's own classes, or raise StoreError."""
-    cls = _class_of(kind)
+    _class_of(kind)
     try:
         raw = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
     except Exception as exc:  # msgpack raises several unrelated types
         raise StoreError(f"stored {kind} state is not valid msgpack ({type(exc).__name__}); restore the file from a backup") from None
-    try:
-        return _converter.structure(raw, cls)
-    except Exception as exc:  # cattrs wraps field errors in groups; messages raise ProtocolError
-        raise StoreError(
-            f"stored {kind} state does not fit {cls.__name__} ({_first_error(exc)}); "
-            "the model changed incompatibly: add a default for the new field or a migration in twin/store/_schema.py"
-        ) from exc
+    return state_from_plain(kind, raw)
 
 
 def _first_error(exc: BaseException) -> str:

@@ -1,0 +1,64 @@
+"""Process helpers shared by `twin load` and `bench/hub.py`: CPU and memory of a pid (from
+/proc), the garbage-collector tuning every load process applies, and line-based child
+processes (the child says a word on stdout when ready, the parent closes stdin to stop it)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import time
+
+__all__ = ["cpu_s", "rss_kb", "stop", "tune_gc", "wait_for"]
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of `pid` in KB (0 if /proc says nothing)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by `pid`."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tune_gc() -> None:
+    """What `twin serve` does once loaded: keep the long-lived objects out of the collector's
+    scans and collect the young generation less often."""
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
+def wait_for(proc: subprocess.Popen[str], word: str, timeout: float = 600) -> str:
+    """Read `proc`'s stdout until a line starting with `word`; return that line."""
+    assert proc.stdout is not None
+    end = time.time() + timeout
+    while time.time() < end:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a load process (pid {proc.pid}) exited before saying {word}")
+        if line.startswith(word):
+            return line.strip()
+    raise TimeoutError(word)
+
+
+def stop(*procs: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Close each process's stdin (its signal to stop), wait, kill the ones that linger."""
+    for proc in procs:
+        try:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        except Exception:
+            pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
