@@ -45,58 +45,22 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def tune_gc() -> None:
-    """What `twin serve` does once loaded: keep the long-lived objects out of the collector's
-    scans and collect the young generation less often (every process of the bench does it,
-    the echo too)."""
-    import gc
-
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-
+from twin.load import LOAD_HUB_CONFIG, cpu_s, provision, rss_kb, tune_gc
+from twin.load._procs import stop, wait_for
 
 # --- roles, each run in its own process
 
 
 async def role_hub(args: argparse.Namespace) -> None:
     """Provision (if the file is new), write credentials, serve until stdin closes."""
-    from twin.model import new_vehicle
-    from twin.protocol import Plan, Powertrain
     from twin.server import HubConfig, serve_hub
     from twin.store import Store
 
     store = Store.open(Path(args.data) / "hub.sqlite3")
-    config = HubConfig(port=0, rate_per_s=1e6, burst=1e6, link_rate_per_s=1e6, link_burst=1e6,
-                       send_queue=4096, idle=None, command_timeout=10.0)
+    config = HubConfig(port=0, **LOAD_HUB_CONFIG)
     async with trio.open_nursery() as nursery:
         hub = await nursery.start(serve_hub, store, config)
-        creds: dict[str, Any] = {"apps": [], "cars": {}}
-        per_app = max(1, args.cars // args.apps)
-        plans, powertrains = list(Plan), list(Powertrain)
-        for a in range(args.apps):
-            email = f"app{a}@bench"
-            account = await hub.create_account(email, "pw")
-            token = await trio.to_thread.run_sync(store.issue_token, account)
-            first = a * per_app
-            cars = [f"b{n}" for n in range(first, min(first + per_app, args.cars))]
-            states = [new_vehicle(c, owner=account, plan=plans[n % 2], powertrain=powertrains[n % 4]) for n, c in enumerate(cars)]
-            secrets = await hub.add_cars(states, linked=True)
-            creds["apps"].append({"token": token, "cars": ["car:" + c for c in cars]})
-            creds["cars"].update(zip(cars, secrets))
+        creds = await provision(hub, store, args.cars, args.apps)
         Path(args.data, "creds.json").write_text(json.dumps(creds))
         tune_gc()
         print(f"READY {hub.port}", flush=True)
@@ -288,32 +252,6 @@ def spawn(role: str, args: argparse.Namespace, *extra: str) -> subprocess.Popen[
            "--apps", str(args.apps), "--depth", str(args.depth), "--seconds", str(args.seconds),
            "--command", args.command, *extra]
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-
-def wait_for(proc: subprocess.Popen[str], word: str, timeout: float = 600) -> str:
-    assert proc.stdout is not None
-    end = time.time() + timeout
-    while time.time() < end:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"a bench process exited before saying {word}")
-        if line.startswith(word):
-            return line.strip()
-    raise TimeoutError(word)
-
-
-def stop(*procs: subprocess.Popen[str]) -> None:
-    for proc in procs:
-        try:
-            assert proc.stdin is not None
-            proc.stdin.close()
-        except Exception:
-            pass
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def measure_pair(server: subprocess.Popen[str], clients: subprocess.Popen[str]) -> dict[str, Any]:

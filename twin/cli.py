@@ -31,7 +31,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", default="twin-hub.sqlite3", metavar="PATH", help="the store file (default twin-hub.sqlite3)")
     serve.add_argument("--demo", action="store_true", help="on a new store, provision demo accounts and cars and print their credentials")
     serve.add_argument("--record", metavar="FILE", help="record every inbound frame with its time to FILE (a trace `twin replay` plays back)")
+    load = sub.add_parser("load", help="load-test a hub: cars on vehicle links living a day, app users sending an open-loop command mix")
+    load.add_argument("--cars", type=int, default=100, help="simulated cars, each on its own vehicle link (default 100)")
+    load.add_argument("--apps", type=int, default=10, help="app users, each on its own session (default 10)")
+    load.add_argument("--duration", default="10s", help="measured time, e.g. 60s, 2m, 500ms (default 10s)")
+    load.add_argument("--rate", type=float, default=None, help="commands per second in all (default: the profile's rate_per_app x apps)")
+    load.add_argument("--spawn-rate", type=float, default=500.0, help="car connections opened per second during the ramp (default 500)")
+    load.add_argument("--workers", type=int, default=1, help="generator processes, each a trio loop (default 1)")
+    load.add_argument("--hub", metavar="URL", help="a running hub (ws://host:port/) instead of an embedded one; needs --creds")
+    load.add_argument("--creds", metavar="FILE", help="with --hub: accounts and car secrets, as the embedded hub writes them")
+    load.add_argument("--profile", metavar="FILE", help="command mix and car life (TOML, see examples/load/)")
+    load.add_argument("--timeout", default="5s", help="how long a command may take before it counts as a timeout (default 5s)")
+    load.add_argument("--seed", type=int, default=0, help="seed of the arrivals and choices (default 0)")
+    load.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    load.add_argument("--csv", metavar="PATH", help="write per-command figures as CSV")
+    load.add_argument("--plot", metavar="PATH", help="write latency and throughput over time as an SVG file")
+    load.add_argument("--fail-if", dest="fail_if", action="append", default=[], metavar="COND",
+                      help="a threshold that must hold, e.g. 'p99<100ms' or 'errors<0.1%%' (repeatable); exit 1 if one fails")
+    load.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """'60s', '2m', '500ms', '1.5' (seconds) -> seconds."""
+    t = text.strip().lower()
+    for unit, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if t.endswith(unit):
+            return float(t[: -len(unit)]) * factor
+    return float(t)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +85,37 @@ def main(argv: list[str] | None = None) -> int:
         from .server._serve import serve_main
 
         return serve_main(host=args.host, port=args.port, data=args.data, demo=args.demo, record=args.record)
+    if args.command == "load":
+        return _load(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _load(args: argparse.Namespace) -> int:
+    from .load import (
+        DEFAULT_PROFILE,
+        LoadOptions,
+        load_main,
+        load_profile,
+        parse_threshold,
+    )
+
+    try:
+        duration, timeout = _seconds(args.duration), _seconds(args.timeout)
+        thresholds = [parse_threshold(t) for t in args.fail_if]
+        profile = load_profile(args.profile) if args.profile else DEFAULT_PROFILE
+    except (ValueError, OSError) as exc:
+        print(f"twin load: {exc}", file=sys.stderr)
+        return 2
+    if args.cars < 0 or args.apps < 1 or args.workers < 1 or duration <= 0 or args.spawn_rate <= 0:
+        print("twin load: --apps and --workers must be 1 or more, --cars 0 or more, --duration and --spawn-rate positive", file=sys.stderr)
+        return 2
+    if args.hub and not args.creds:
+        print("twin load: --hub needs --creds FILE (the accounts and car secrets to use)", file=sys.stderr)
+        return 2
+    opts = LoadOptions(cars=args.cars, apps=args.apps, duration=duration, rate=args.rate, spawn_rate=args.spawn_rate,
+                       workers=args.workers, hub=args.hub, creds=args.creds, profile=profile, timeout=timeout, seed=args.seed)
+    return load_main(opts, thresholds=thresholds, json_path=args.json, csv_path=args.csv, plot_path=args.plot,
+                     live=False if args.plain else None)
 
 
 if __name__ == "__main__":  # pragma: no cover

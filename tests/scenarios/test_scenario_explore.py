@@ -37,7 +37,9 @@ def test_explore_finds_a_planted_bug_and_twin_replay_reproduces_it(
     monkeypatch.setitem(HANDLERS, Unlock, sharee_may_unlock(HANDLERS[Unlock]))
     found = tmp_path / "found.toml"
 
-    assert twin(["explore", "--examples", "100", "--seed", "0", "--out", str(found)]) == 1
+    # 300 examples: hypothesis adapts its generation to how long examples take, so a fixed seed
+    # alone does not pin which example finds the bug on a loaded machine
+    assert twin(["explore", "--examples", "300", "--seed", "0", "--out", str(found)]) == 1
     out = capsys.readouterr().out
     assert "invariant roles" in out and f"reproduce with: twin replay {found}" in out
 
@@ -45,10 +47,10 @@ def test_explore_finds_a_planted_bug_and_twin_replay_reproduces_it(
     assert len(scenario.steps) <= 3  # shrunk: in practice one step, the sharee's unlock
     last = scenario.steps[-1]
     assert last.body == Unlock() and last.sender != "user:" + scenario.cars[0].owner  # type: ignore[operator]
-    assert "Found by `twin explore --examples 100 --seed 0`" in found.read_text()
+    assert "Found by `twin explore --examples 300 --seed 0`" in found.read_text()
 
     # the same seed explores the same cases and writes the same file
-    again = explore(examples=100, seed=0, out=tmp_path / "again.toml")
+    again = explore(examples=300, seed=0, out=tmp_path / "again.toml")
     assert again.path is not None
     assert again.path.read_text().replace("again.toml", "found.toml") == found.read_text()
 

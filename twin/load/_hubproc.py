@@ -1,6 +1,6 @@
 """The embedded hub of `twin load` (and `bench/hub.py`), run in its own process:
 
-    python -m twin.load._hubproc --data DIR --cars N --apps M
+    python -m twin.load._main hub --data DIR --cars N --apps M
 
 It opens (or creates) `DIR/hub.sqlite3`, provisions `apps` accounts owning `cars` linked cars
 between them (car `b<n>`, account `app<a>@load`), writes their credentials to
@@ -25,8 +25,8 @@ from ._procs import tune_gc
 __all__ = ["LOAD_HUB_CONFIG", "provision"]
 
 #: Limits opened up for load: the generator, not the hub's rate limiter, decides the rate.
-LOAD_HUB_CONFIG: dict[str, Any] = dict(rate_per_s=1e6, burst=1e6, link_rate_per_s=1e6, link_burst=1e6,
-                                       send_queue=4096, idle=None, command_timeout=10.0)
+LOAD_HUB_CONFIG: dict[str, Any] = {"rate_per_s": 1e6, "burst": 1e6, "link_rate_per_s": 1e6, "link_burst": 1e6,
+                                   "send_queue": 4096, "idle": None, "command_timeout": 10.0}
 
 
 async def provision(hub: Any, store: Any, cars: int, apps: int) -> dict[str, Any]:
@@ -78,24 +78,20 @@ async def serve(data: Path, cars: int, apps: int, config: dict[str, Any] | None 
                 if line.strip() == "stats":
                     stats()
             stats()
-            print(hub.statistics(), file=sys.stderr)
             hub.shutdown()
     finally:
         store.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m twin.load._main hub", description=__doc__)
     parser.add_argument("--data", required=True)
     parser.add_argument("--cars", type=int, required=True)
     parser.add_argument("--apps", type=int, required=True)
     parser.add_argument("--command-timeout", type=float, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     config = dict(LOAD_HUB_CONFIG)
     if args.command_timeout is not None:
         config["command_timeout"] = args.command_timeout
     trio.run(serve, Path(args.data), args.cars, args.apps, config)
 
-
-if __name__ == "__main__":
-    main()

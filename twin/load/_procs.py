@@ -4,6 +4,7 @@ processes (the child says a word on stdout when ready, the parent closes stdin t
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import subprocess
@@ -48,17 +49,18 @@ def wait_for(proc: subprocess.Popen[str], word: str, timeout: float = 600) -> st
     raise TimeoutError(word)
 
 
-def stop(*procs: subprocess.Popen[str], timeout: float = 30) -> None:
-    """Close each process's stdin (its signal to stop), wait, kill the ones that linger."""
+def stop(*procs: subprocess.Popen[str], timeout: float = 30, close_pipes: bool = True) -> None:
+    """Close each process's stdin (its signal to stop), wait, kill the ones that linger; then
+    close their stdout (not with `close_pipes=False`, when a thread may still be reading it)."""
     for proc in procs:
-        try:
-            assert proc.stdin is not None
-            proc.stdin.close()
-        except Exception:
-            pass
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):  # already closed, or a broken pipe
+                proc.stdin.close()
     for proc in procs:
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if close_pipes and proc.stdout is not None:
+            proc.stdout.close()
