@@ -254,7 +254,8 @@ def spawn(role: str, args: argparse.Namespace, *extra: str) -> subprocess.Popen[
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-def measure_pair(server: subprocess.Popen[str], clients: subprocess.Popen[str]) -> dict[str, Any]:
+def go(clients: subprocess.Popen[str], who: str) -> dict[str, Any]:
+    """Start a waiting client process's measured run; return the JSON line it reports."""
     assert clients.stdin is not None and clients.stdout is not None
     clients.stdin.write("go\n")
     clients.stdin.flush()
@@ -262,7 +263,7 @@ def measure_pair(server: subprocess.Popen[str], clients: subprocess.Popen[str]) 
     while not line.startswith("{"):
         line = clients.stdout.readline()
         if not line:
-            raise RuntimeError("the client process died")
+            raise RuntimeError(f"the {who} process died")
     return json.loads(line)  # type: ignore[no-any-return]
 
 
@@ -293,15 +294,7 @@ def conduct(args: argparse.Namespace) -> dict[str, Any]:
         hub_cpu = cpu_s(hub.pid)
         links_cpu = sum(cpu_s(p.pid) for p in links)
         apps_cpu = cpu_s(apps.pid)
-        assert apps.stdin is not None and apps.stdout is not None
-        apps.stdin.write("go\n")
-        apps.stdin.flush()
-        line = ""
-        while not line.startswith("{"):
-            line = apps.stdout.readline()
-            if not line:
-                raise RuntimeError("the app process died")
-        run = json.loads(line)
+        run = go(apps, "app")
         hub_cpu = cpu_s(hub.pid) - hub_cpu
         links_cpu = sum(cpu_s(p.pid) for p in links) - links_cpu
         apps_cpu = cpu_s(apps.pid) - apps_cpu
@@ -316,7 +309,7 @@ def conduct(args: argparse.Namespace) -> dict[str, Any]:
         procs.append(echo_clients)
         wait_for(echo_clients, "APPS")
         echo_cpu = cpu_s(echo_server.pid)
-        echo = measure_pair(echo_server, echo_clients)
+        echo = go(echo_clients, "echo client")
         echo_cpu = cpu_s(echo_server.pid) - echo_cpu
         stop(echo_clients, echo_server)
         procs.clear()
