@@ -20,7 +20,9 @@ same cars and accounts loaded but nothing connected) / connections. CPU figures 
 process's user+system time during the measured seconds (`hub_cpu_us_per_command` is the hub's
 CPU per command; `echo_server_cpu_us_per_echo` the echo server's per echo). Every process
 freezes its start-up objects out of the garbage collector's scans (`gc.freeze`), as `twin
-serve` does. Set TWIN_BENCH_PROFILE=/tmp/prof (and TWIN_BENCH_PROFILE_ROLE=hub) to cProfile.
+serve` does. Set TWIN_BENCH_PROFILE=/tmp/prof (and TWIN_BENCH_PROFILE_ROLE=hub) to cProfile
+that role during the measured seconds only (the conductor signals SIGUSR1 and SIGUSR2 around
+them); the stats are written to /tmp/prof.<role>.<pid>.
 
 The last line printed is one JSON object with the figures.
 """
@@ -32,6 +34,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -244,6 +247,25 @@ async def role_echo_clients(args: argparse.Namespace) -> None:
     print(json.dumps(_figures(latencies, wall)), flush=True)
 
 
+def _profile_on_signals(path: str) -> None:
+    """cProfile this process between SIGUSR1 and SIGUSR2 (the measured window), then dump."""
+    import cProfile
+
+    profiler = cProfile.Profile()
+    signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+    signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stats(path)))
+
+
+def _signal_profiled(roles: dict[str, list[subprocess.Popen[str]]], signum: int) -> None:
+    """Send `signum` to the processes of the profiled roles (an unprofiled one would die of it)."""
+    if os.environ.get("TWIN_BENCH_PROFILE"):
+        wanted = os.environ.get("TWIN_BENCH_PROFILE_ROLE")
+        for role, procs in roles.items():
+            if wanted in (None, role):
+                for proc in procs:
+                    proc.send_signal(signum)
+
+
 # --- the conductor
 
 
@@ -294,7 +316,10 @@ def conduct(args: argparse.Namespace) -> dict[str, Any]:
         hub_cpu = cpu_s(hub.pid)
         links_cpu = sum(cpu_s(p.pid) for p in links)
         apps_cpu = cpu_s(apps.pid)
+        everyone = {"hub": [hub], "links": links, "apps": [apps]}
+        _signal_profiled(everyone, signal.SIGUSR1)
         run = go(apps, "app")
+        _signal_profiled(everyone, signal.SIGUSR2)
         hub_cpu = cpu_s(hub.pid) - hub_cpu
         links_cpu = sum(cpu_s(p.pid) for p in links) - links_cpu
         apps_cpu = cpu_s(apps.pid) - apps_cpu
@@ -362,11 +387,8 @@ def main() -> None:
     if args.role in roles:
         profile = os.environ.get("TWIN_BENCH_PROFILE")
         if profile and os.environ.get("TWIN_BENCH_PROFILE_ROLE", args.role) == args.role:
-            import cProfile
-
-            cProfile.runctx("trio.run(roles[args.role], args)", globals(), locals(), f"{profile}.{args.role}.{os.getpid()}")
-        else:
-            trio.run(roles[args.role], args)
+            _profile_on_signals(f"{profile}.{args.role}.{os.getpid()}")
+        trio.run(roles[args.role], args)
         return
     if args.quick:
         args.cars, args.apps, args.seconds = 200, 20, 3.0
