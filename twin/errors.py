@@ -44,6 +44,11 @@ class Code(str, enum.Enum):
     TIMEOUT = "timeout"
     OVERLOADED = "overloaded"
     INTERNAL = "internal"
+    # logging in to the hub (the answer to a hello, or to a frame sent before one)
+    LOGIN_REQUIRED = "login_required"
+    BAD_CREDENTIALS = "bad_credentials"
+    LOGIN_LOCKED = "login_locked"
+    ALREADY_LOGGED_IN = "already_logged_in"
 
 
 class TwinError(Exception):

@@ -207,6 +207,30 @@ async def test_ask_waits_for_room_within_its_timeout(
             assert fleet.statistics().pending_asks == 0
 
 
+async def test_ask_soon_calls_back_once_with_the_reply_a_timeout_or_a_delivery_error(
+    fleet: Fleet, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(10):
+        fleet.spawn("car:1", COUNTING, counter(1))
+        got: list[tuple[float, Envelope]] = []
+
+        def record(reply: Envelope) -> None:
+            got.append((trio.current_time(), reply))
+
+        fleet.ask_soon("user:a", "car:1", Add(n=4), record)
+        fleet.ask_soon("user:a", "car:1", Silent(), record, timeout=2.5)
+        fleet.ask_soon("user:a", "car:404", Add(n=1), record)  # answered before ask_soon returns
+        assert [reply.body.code for _, reply in got] == ["unknown_target"]  # type: ignore[attr-defined]
+        assert (got[0][1].sender, got[0][1].target) == ("car:404", "user:a")
+        await trio.sleep(5)
+        assert len(got) == 3  # each exactly once: the timed-out ask is not answered again
+        (t_ok, ok), (t_late, late) = got[1:]
+        assert t_ok == 0 and count_of(ok) == 4 and (ok.sender, ok.target) == ("car:1", "user:a")
+        assert t_late == 2.5 and isinstance(late.body, Error) and late.body.code == "timeout"
+        assert (late.sender, late.target) == ("car:1", "user:a") and "within 2.5 s" in late.body.message
+        assert fleet.statistics().pending_asks == 0
+
+
 async def test_unknown_target_is_answered_with_an_error(fleet: Fleet, autojump_clock: trio.testing.MockClock) -> None:
     with trio.fail_after(10):
         reply = await fleet.ask("user:a", "car:404", Add(n=1))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,17 @@ async def raw_session(url: str, token: str) -> AsyncIterator[trio_websocket.WebS
         await ws.aclose()
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for `condition` to hold (the caller's `fail_after` bounds the wait): for what the
+    hub does in worker threads, such as queueing pushes in its store."""
+    while not condition():
+        await trio.sleep(0.005)
+
+
+def queued_alerts(hub: Hub, account: str) -> int:
+    return sum(isinstance(decode(frame).body, Alert) for _, frame in hub.store.undelivered(account))
+
+
 async def next_reply(ws: trio_websocket.WebSocketConnection) -> Envelope:
     """The next frame that is not an `accepted` or a push."""
     while True:
@@ -127,10 +138,11 @@ async def test_login_with_password_then_token_and_the_garage(tmp_path: Path) -> 
             with pytest.raises(LoginFailed) as caught:
                 async with open_app_session(url, email="alice@example.com", password="wrong"):
                     pass
-            assert caught.value.code is Code.NOT_AUTHORIZED
-            with pytest.raises(LoginFailed):
+            assert caught.value.code is Code.BAD_CREDENTIALS
+            with pytest.raises(LoginFailed) as caught:
                 async with open_app_session(url, token="not-a-token"):
                     pass
+            assert caught.value.code is Code.BAD_CREDENTIALS
 
 
 async def test_first_frame_must_be_a_hello(tmp_path: Path) -> None:
@@ -139,7 +151,7 @@ async def test_first_frame_must_be_a_hello(tmp_path: Path) -> None:
             async with open_websocket_url(url) as ws:
                 await ws.send_message(encode(Envelope(Lock(), sender="", target="car:1", id=7)))
                 reply = decode(await ws.get_message())  # type: ignore[arg-type]
-                assert isinstance(reply.body, Error) and reply.body.code == "not_authorized" and reply.id == 7
+                assert isinstance(reply.body, Error) and reply.body.code == "login_required" and reply.id == 7
                 with pytest.raises(ConnectionClosed) as caught:
                     await ws.get_message()
                 assert caught.value.reason.code == 1008
@@ -155,7 +167,7 @@ async def test_login_attempts_are_limited_per_connection_and_per_email(tmp_path:
                 for n in range(2):
                     await ws.send_message(encode(Envelope(HelloPassword(email="alice@example.com", password="x"), sender="", target="hub", id=n)))
                     reply = decode(await ws.get_message())  # type: ignore[arg-type]
-                    assert isinstance(reply.body, Error) and reply.body.code == "not_authorized"
+                    assert isinstance(reply.body, Error) and reply.body.code == "bad_credentials"
                 with pytest.raises(ConnectionClosed) as caught:
                     await ws.get_message()
                 assert caught.value.reason.code == 1008
@@ -166,7 +178,7 @@ async def test_login_attempts_are_limited_per_connection_and_per_email(tmp_path:
             with pytest.raises(LoginFailed) as caught_limit:
                 async with alice(url):
                     pass
-            assert caught_limit.value.code is Code.LIMIT_REACHED
+            assert caught_limit.value.code is Code.LOGIN_LOCKED
             async with bob(url):  # other e-mails are not affected
                 pass
 
@@ -247,7 +259,7 @@ async def test_an_alert_to_an_offline_user_is_delivered_once_after_reconnect(tmp
         async with running_hub(tmp_path / "hub.sqlite3") as (hub, url):
             await provision(hub)
             await hub.fleet.tell("car:1", "car:1", AlarmSounding(cause="door forced"))
-            await trio.sleep(0.2)  # let the car and alice's actor push it into the queue
+            await until(lambda: queued_alerts(hub, "alice@example.com") == 2)
             async with alice(url) as s:
                 alerts = []
                 async for env in s.events():  # first the garage changes of provisioning
@@ -263,6 +275,25 @@ async def test_an_alert_to_an_offline_user_is_delivered_once_after_reconnect(tmp
                 await s.remote_check("car:1")  # undelivered pushes come before any reply
                 assert s._events.statistics().current_buffer_used == 0
             assert hub.store.undelivered("alice@example.com") == []
+
+
+async def test_an_account_keeps_only_its_newest_unacked_pushes(tmp_path: Path) -> None:
+    with trio.fail_after(30):
+        async with running_hub(tmp_path / "hub.sqlite3", push_queue=3) as (hub, url):
+            await provision(hub)
+            for cause in ("door forced", "window broken"):
+                await hub.fleet.tell("car:1", "car:1", AlarmSounding(cause=cause))
+            last = 2 + 4  # two garage changes from provisioning, then two alerts per alarm
+            await until(lambda: hub.store.last_seq("alice@example.com") == last)
+            async with alice(url) as s:
+                got = []
+                async for env in s.events():
+                    got.append(env)
+                    if env.id == last:
+                        break
+            # the three newest, in order; the gap before them says older pushes were dropped
+            assert [env.id for env in got] == [last - 2, last - 1, last]
+            assert all(isinstance(env.body, Alert) for env in got)
 
 
 async def test_the_hub_killed_and_restarted_keeps_every_car_and_account(tmp_path: Path) -> None:
@@ -410,6 +441,7 @@ async def test_bad_frames_get_their_error_code_and_the_connection_keeps_working(
                     (msgpack.packb({**good, "id": 13, "from": "user:bob@example.com"}), "not_authorized", 13),
                     (msgpack.packb([1, 2]), "not_a_map", 0),
                     (msgpack.packb({**good, "id": 14, "type": "door_changed", "body": {"door": "trunk", "open": True}}), "not_authorized", 14),
+                    (msgpack.packb({**good, "id": 15, "type": "hello_token", "to": "hub", "body": {"token": token}}), "already_logged_in", 15),
                 ]
                 for frame, code, corr in cases:
                     await ws.send_message(frame)

@@ -1,4 +1,5 @@
-"""Digital keys (SPEC p.19): 5 per car, 4 cars per phone, lock / unlock / start, revoke."""
+"""Digital keys (SPEC p.19): 5 per car, 4 cars per phone, lock / unlock / start, revoke, and the
+holder deleting the app (which deletes the key)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from twin.protocol import (
     AlertType,
     Channel,
     ClimateStart,
+    ContractPlan,
+    Done,
     Door,
     DoorChanged,
     DriverRegister,
@@ -22,10 +25,12 @@ from twin.protocol import (
     KeyIssue,
     KeyList,
     KeyOffer,
+    KeyRelease,
     KeyRevoke,
     Keys,
     KeyUse,
     Ok,
+    Plan,
     Power,
     Reading,
     RemoteCheck,
@@ -41,6 +46,7 @@ from ._helpers import (
     advance,
     alerts_in,
     bodies_to,
+    both_channels,
     car,
     deliver_to_user,
     ok,
@@ -226,3 +232,105 @@ def test_a_sharee_may_also_hold_a_key_and_keeps_both_roles() -> None:
     ok(state, KeyUse(action=KeyAction.UNLOCK), "bob")
     state, _, _ = ok(state, KeyRevoke(key_id=1))
     ok(state, RemoteCheck(), "bob")
+
+
+# --- the holder deletes the app: the key goes, the owner is told
+
+
+def test_the_holder_gives_the_key_up_and_the_owner_is_told() -> None:
+    state = with_key(car(), "carol")
+    state, result, out = ok(state, KeyRelease(), "carol", EPOCH + 1)
+    assert result == Done(detail="digital key deleted from this phone")
+    assert state.keys == () and state.pending == ()
+    assert bodies_to(out, "carol", GarageChanged) == [GarageChanged(car=CAR, role=Role.KEY_HOLDER, added=False)]
+    assert alerts_in(out) == both_channels(OWNER, AlertType.DIGITAL_KEY)
+    assert all("carol" in alert.text and alert.car == CAR and alert.at == EPOCH + 1 for alert in bodies_to(out, OWNER))
+    _, keys_left, _ = ok(state, KeyList(), now=EPOCH + 2)
+    assert keys_left.keys == ()
+    refused(state, KeyUse(action=KeyAction.UNLOCK), Code.NOT_AUTHORIZED, "carol", EPOCH + 2)
+    refused(state, KeyRelease(), Code.NOT_FOUND, "carol", EPOCH + 2)  # nothing left to give up
+
+
+def test_the_phone_forgets_the_released_key_and_has_room_again() -> None:
+    carol = phone_with_keys_for("carol", ["car:x1", "car:x2", "car:x3"])
+    state, offer = issue(car(), "carol", id=30)
+    carol, answer = deliver_to_user(carol, offer, EPOCH)
+    state, out = VEHICLE.step(state, answer, EPOCH)
+    (added,) = bodies_to(out, "carol", GarageChanged)
+    carol, _ = USER.step(carol, Envelope(added, sender=CAR, target="user:carol", ts=EPOCH), EPOCH)
+    assert len(carol.key_cars) == 4 and carol.garage[CAR] is Role.KEY_HOLDER
+    state, _, out = ok(state, KeyRelease(), "carol", EPOCH + 1)
+    (gone,) = [e for e in out if e.target == "user:carol" and isinstance(e.body, GarageChanged)]
+    carol, forwarded = USER.step(carol, gone, EPOCH + 1)
+    assert CAR not in carol.key_cars and CAR not in carol.garage
+    assert [e.target for e in forwarded] == ["app:carol"]  # the app hears its key is gone
+    _, offer = issue(state, "carol", id=31, now=EPOCH + 2)
+    carol, answer = deliver_to_user(carol, offer, EPOCH + 2)
+    assert isinstance(answer.body, Ok)  # four cars again, this one among them
+
+
+def test_a_sharee_who_gives_up_the_key_still_shares_the_car() -> None:
+    state = with_key(with_sharee(car(), "bob"), "bob")
+    state, _, out = ok(state, KeyRelease(), "bob")
+    assert state.keys == () and [s.account for s in state.shares] == ["bob"]
+    bob = new_user("bob")
+    for change in (GarageChanged(car=CAR, role=Role.SHAREE, added=True), *bodies_to(out, "bob", GarageChanged)):
+        bob, _ = USER.step(bob, Envelope(change, sender=CAR, target="user:bob", ts=EPOCH), EPOCH)
+    assert bob.garage == {CAR: Role.SHAREE} and bob.key_cars == frozenset()
+    ok(state, RemoteCheck(), "bob")
+    refused(state, KeyUse(action=KeyAction.UNLOCK), Code.NOT_AUTHORIZED, "bob")
+
+
+@pytest.mark.parametrize("who", [OWNER, "bob", "mallory", "app:carol", "car:c1", "operator"])
+def test_only_the_holder_can_give_a_key_up(who: str) -> None:
+    """The owner (who holds no key), a sharee, a stranger, or no person at all: nothing to give up,
+    and carol's key is untouched (`refused` checks the state comes back as it was)."""
+    state = with_key(with_sharee(car(), "bob"), "carol")
+    message = refused(state, KeyRelease(), Code.NOT_FOUND, who, EPOCH + 1)
+    assert "no digital key" in message
+
+
+def test_the_owner_revokes_keys_by_id_and_does_not_release_them() -> None:
+    state = with_key(car(), "carol")
+    refused(state, KeyRelease(), Code.NOT_FOUND, OWNER)
+    state, result, _ = ok(state, KeyRevoke(key_id=1))
+    assert result.keys == ()
+
+
+def test_releasing_a_key_still_on_its_way_answers_the_waiting_issue() -> None:
+    """The phone stored the offer and the app was deleted before the car heard back."""
+    state, offer = issue(car(), "carol", id=32)
+    state, _, out = ok(state, KeyRelease(), "carol", id=33)
+    assert [(e.target, e.id, e.body.code) for e in out if isinstance(e.body, Error)] == [("user:alice", 32, Code.CONFLICT.value)]
+    assert bodies_to(out, "carol", GarageChanged) == [GarageChanged(car=CAR, role=Role.KEY_HOLDER, added=False)]
+    assert alerts_in(out) == both_channels(OWNER, AlertType.DIGITAL_KEY)
+    assert state.keys == () and state.pending == ()
+    _, answer = deliver_to_user(new_user("carol"), offer, EPOCH + 1)
+    late, out = VEHICLE.step(state, answer, EPOCH + 1)
+    assert late is state and out == []
+
+
+def test_a_released_key_frees_its_place_among_the_five() -> None:
+    state = car()
+    for i in range(5):
+        state = with_key(state, f"holder{i}", id=40 + i)
+    refused(state, KeyIssue(account="holder5"), Code.LIMIT_REACHED)
+    state, _, _ = ok(state, KeyRelease(), "holder2")
+    assert [k.account for k in state.keys] == ["holder0", "holder1", "holder3", "holder4"]
+    issue(state, "holder5", id=45)
+
+
+def test_deleting_the_app_works_whatever_the_contract() -> None:
+    """On Lite the key can no longer be used, but it can still be given up."""
+    state = with_key(car(), "carol")
+    state, _, _ = ok(state, ContractPlan(plan=Plan.LITE))
+    refused(state, KeyUse(action=KeyAction.UNLOCK), Code.NOT_IN_PLAN, "carol")
+    state, _, out = ok(state, KeyRelease(), "carol")
+    assert state.keys == () and alerts_in(out) == both_channels(OWNER, AlertType.DIGITAL_KEY)
+
+
+def test_the_owner_may_switch_the_key_alert_off_per_channel() -> None:
+    state = with_key(car(), "carol")
+    state, _, _ = ok(state, AlertSettingsSet(alert=AlertType.DIGITAL_KEY, channel=Channel.EMAIL, enabled=False))
+    _, _, out = ok(state, KeyRelease(), "carol", EPOCH + 1)
+    assert alerts_in(out) == [(OWNER, AlertType.DIGITAL_KEY, Channel.PUSH)]

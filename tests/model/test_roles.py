@@ -55,6 +55,7 @@ from twin.protocol import (
     KeyIssue,
     KeyList,
     KeyNear,
+    KeyRelease,
     KeyRevoke,
     KeyUse,
     Locate,
@@ -134,6 +135,7 @@ def every_command(sender: str) -> dict[type[Message], Message]:
         ShareList: ShareList(),
         KeyIssue: KeyIssue(account="zed"),
         KeyRevoke: KeyRevoke(key_id=1),
+        KeyRelease: KeyRelease(),
         KeyList: KeyList(),
         KeyUse: KeyUse(action=KeyAction.UNLOCK),
         DriverRegister: DriverRegister(account=sender, name="Someone"),
@@ -206,6 +208,7 @@ def busy_car():  # type: ignore[no-untyped-def]
 STRANGER_CODES = {
     ShareAccept: Code.NOT_FOUND,
     ShareDecline: Code.NOT_FOUND,
+    KeyRelease: Code.NOT_FOUND,  # no key of theirs to give up
     DriverRemove: Code.NOT_FOUND,
     DriverUpdate: Code.NOT_FOUND,
     GuardExtensionAnswer: Code.UNKNOWN_TYPE,  # an answer for the operator desk, not for a car
@@ -296,6 +299,14 @@ def test_the_key_holder_uses_the_phone_key_and_nothing_else(action: KeyAction) -
     new, result, _ = ok(state, KeyUse(action=action), "carol", EPOCH + 60)
     for who in ("bob", "dan", STRANGER):  # sharees and strangers hold no key
         refused(state, KeyUse(action=action), Code.NOT_AUTHORIZED, who, EPOCH + 60)
+
+
+def test_only_the_key_holder_gives_a_key_up() -> None:
+    state = role_car()
+    for who in (OWNER, "bob", "dan", STRANGER):
+        refused(state, KeyRelease(), Code.NOT_FOUND, who, EPOCH + 60)
+    new, _, _ = ok(state, KeyRelease(), "carol", EPOCH + 60)
+    assert new.keys == () and new.shares == state.shares
 
 
 def test_a_sharee_whose_invitation_is_not_yet_accepted_may_do_nothing() -> None:
@@ -434,6 +445,7 @@ def test_wifi_is_an_option_on_both_plans(contract: dict) -> None:  # type: ignor
 NO_CONTRACT_CODES = {
     ShareAccept: Code.NOT_FOUND,
     ShareDecline: Code.NOT_FOUND,
+    KeyRelease: Code.NOT_FOUND,  # no key of theirs to give up
     DriverRegister: Code.NOT_IN_PLAN,
     DriverRemove: Code.NOT_FOUND,
     DriverUpdate: Code.NOT_IN_PLAN,

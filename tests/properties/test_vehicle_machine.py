@@ -56,6 +56,7 @@ from twin.protocol import (
     DriverRegister,
     Envelope,
     Error,
+    GarageChanged,
     FlashHazards,
     GetVehicleInfo,
     GuardRequest,
@@ -65,6 +66,7 @@ from twin.protocol import (
     KeyAction,
     KeyIssue,
     KeyList,
+    KeyRelease,
     KeyRevoke,
     KeyUse,
     Locate,
@@ -73,6 +75,7 @@ from twin.protocol import (
     Ok,
     Plan,
     PoliceReport,
+    Role,
     RemoteCheck,
     SetHazards,
     ShareAccept,
@@ -87,7 +90,7 @@ from twin.protocol import (
     Unlock,
     WifiStatus,
 )
-from twin.scenarios import EPOCH, FRIENDS, OWNER, STRANGER, commands, events, vehicles
+from twin.scenarios import EPOCH, FRIEND_ANSWERS, FRIENDS, OWNER, STRANGER, commands, events, vehicles
 
 from . import _known_bugs as bugs
 
@@ -322,7 +325,7 @@ class VehicleMachine(RuleBasedStateMachine):
             return
         self.friend_sends(data.draw(st.sampled_from([s.account for s in self.state.shares])), body)
 
-    @rule(friend=st.sampled_from(FRIENDS), body=st.sampled_from([ShareAccept(), ShareDecline()]) | commands(CAST) | events(CAST))
+    @rule(friend=st.sampled_from(FRIENDS), body=st.sampled_from(FRIEND_ANSWERS) | commands(CAST) | events(CAST))
     def friend_commands(self, friend: str, body: Message) -> None:
         """Any friend: a sharee, a key holder, a driver, or an outsider (changing nothing)."""
         self.fire_due()
@@ -344,6 +347,21 @@ class VehicleMachine(RuleBasedStateMachine):
             assert self.refused(mine).code == Code.NOT_AUTHORIZED.value, (share, body)
         if type(body) in OWNER_ONLY:
             self.refused(mine)
+
+    @precondition(lambda self: bool(self.state.keys))
+    @rule(data=st.data())
+    def holder_deletes_the_app(self, data: st.DataObject) -> None:
+        """Deleting the app deletes the key, active or still offered: it goes, and the phone is told."""
+        self.fire_due()
+        if not self.state.keys:
+            return
+        key = data.draw(st.sampled_from(self.state.keys))
+        before, after, mine, outbox = self.deliver("user:" + key.account, KeyRelease())
+        assert isinstance(mine[0].body, Ok), mine
+        assert list(after.keys) == [k for k in before.keys if k.key_id != key.key_id]
+        assert all(p.key_id != key.key_id for p in after.pending if p.kind == "key")
+        gone = GarageChanged(car=after.address, role=Role.KEY_HOLDER, added=False)
+        assert [e.body for e in outbox if e.target == "user:" + key.account and isinstance(e.body, GarageChanged)] == [gone]
 
     @rule(body=commands(CAST) | events(CAST))
     def stranger_sends(self, body: Message) -> None:

@@ -18,6 +18,7 @@ from twin.protocol import (
     ClimateStart,
     Error,
     HandoverWipe,
+    KeyRelease,
     Lock,
     Reading,
     ShareInvite,
@@ -94,6 +95,57 @@ def test_the_roles_table_follows_the_spec() -> None:
     assert denied("remote_check", "eve", car, None) is not None  # invited, not yet accepted
     assert denied("contract_plan", "zed", car, None) == "only the owner may change the plan of an owned car"
     assert denied("contract_plan", "zed", new_vehicle("c2"), None) is None  # anyone signs up on an unlinked car
+
+
+def test_only_a_keys_holder_may_give_it_up() -> None:
+    from twin.model import new_vehicle
+    from twin.model._state import DigitalKey
+
+    car = attrs.evolve(new_vehicle("c1", owner="alice"), keys=(DigitalKey(1, "carol", active=True), DigitalKey(2, "dan")))
+    assert denied("key_release", "carol", car, None) is None
+    assert denied("key_release", "dan", car, None) is None  # offered, the phone's answer still on its way
+    for who in ("alice", "bob", None):
+        assert denied("key_release", who, car, None) is not None
+
+
+ALICE_BOB_AND_CAROLS_KEY = ALICE_AND_BOB.format(plan="standard") + """keys = ["carol"]
+"""
+
+CAROL_DELETES_THE_APP = ALICE_BOB_AND_CAROLS_KEY + """
+[[step]]
+from = "carol"
+send = "key_release"
+expect.result = { detail = "digital key deleted from this phone" }
+expect.alerts = [{ to = "alice", alert = "digital_key", channel = "email" }, { to = "alice", alert = "digital_key", channel = "push" }]
+expect.notices = [{ to = "carol", type = "garage_changed", role = "key_holder", added = false }]
+
+[[step]]
+from = "carol"
+send = "key_release"
+expect = { error = "not_found" }
+"""
+
+BOB_RELEASES_CAROLS_KEY = ALICE_BOB_AND_CAROLS_KEY + """
+[[step]]
+from = "bob"
+send = "key_release"
+"""
+
+
+def test_roles_key_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert broken(CAROL_DELETES_THE_APP) == {}
+    assert broken(BOB_RELEASES_CAROLS_KEY) == {}  # refused: bob holds no key
+
+    def anyone_releases_the_first_key(real):  # type: ignore[no-untyped-def]
+        def handler(state, msg, cx):  # type: ignore[no-untyped-def]
+            if state.keys:
+                cx = attrs.evolve(cx, env=attrs.evolve(cx.env, sender="user:" + state.keys[0].account))
+            return real(state, msg, cx)
+
+        return handler
+
+    swap(monkeypatch, KeyRelease, anyone_releases_the_first_key)
+    assert broken(BOB_RELEASES_CAROLS_KEY) == {"roles": ["bob (sharee with car_finder,remote_check,remote_climate,remote_operation,vehicle_info) got ok for 'key_release' on car:c1: only the holder of a digital key may give it up"]}
 
 
 # --- climate

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from twin.protocol import decode
 from twin.store import Store
 
@@ -55,3 +57,22 @@ def test_only_unacked_frames_are_redelivered_after_a_restart(db_path: Path, fram
         assert [decode(frame) for _, frame in again] == [decode(f) for f in alice[2:]]
         assert [f for _, f in store.undelivered("bob")] == bob
         assert store.statistics().queued_frames == len(alice) - 2 + len(bob)
+
+
+def test_a_bounded_queue_keeps_the_newest_frames_and_leaves_a_gap(store: Store) -> None:
+    """An app that never acks: its queue stays at `keep` frames, the oldest are dropped."""
+    for i in range(5):
+        store.enqueue("alice", bytes([i]))
+    store.enqueue("bob", b"untouched")
+    assert store.enqueue_many([("alice", b"x"), ("alice", b"y")], keep=3) == [6, 7]
+    assert store.undelivered("alice") == [(5, bytes([4])), (6, b"x"), (7, b"y")]  # 1..4 dropped: a gap
+    assert store.undelivered("bob") == [(1, b"untouched")]  # only the accounts written to are trimmed
+    assert store.enqueue_many([("alice", b"z")], keep=1) == [8]
+    assert store.undelivered("alice") == [(8, b"z")]
+    assert store.last_seq("alice") == 8
+
+
+def test_keep_must_be_positive(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.enqueue_many([("alice", b"x")], keep=0)
+    assert store.undelivered("alice") == []

@@ -37,7 +37,7 @@ import itertools
 import logging
 import math
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -260,22 +260,48 @@ class Fleet:
                 waiter.task = trio.lowlevel.current_task()
                 timeouts = self._timeouts
                 heapq.heappush(timeouts, (deadline, next(self._tickets), waiter))
-                if len(timeouts) > 2 * router.awaited + 1024:  # drop the answered ones
-                    timeouts[:] = [item for item in timeouts if item[2].task is not None]
-                    heapq.heapify(timeouts)
-                self._wake_at(deadline)
+                self._time_out_at(deadline, waiter)
                 await trio.lowlevel.wait_task_rescheduled(waiter.abort)
             reply = waiter.reply
         finally:
             router.forget(waiter)
             waiter.reply = None  # the timeout heap may hold the waiter a while, not the reply
         if reply is None:
-            raise DeliveryError(
-                f"{target} did not answer {envelope.type!r} within {timeout} s;"
-                " it may be busy: retry, or ask with a longer timeout",
-                Code.TIMEOUT,
-            )
+            error = _timed_out(envelope, timeout)
+            raise DeliveryError(error.message, Code.TIMEOUT)
         return reply
+
+    def ask_soon(
+        self, sender: str, target: str, body: Message, on_reply: Callable[[Envelope], None], *, timeout: float = 5.0
+    ) -> None:
+        """`ask` without a task: send the request now and call `on_reply` exactly once, with its
+        reply, or with an `Error` reply (`timeout` after `timeout` seconds; an undeliverable
+        request's code at once). For callers that cannot afford a task per request (the hub).
+
+        `on_reply` runs in whichever task delivers the reply, so it must not block.
+        """
+        router, clock = self.router, self.clock
+        now = trio.current_time()
+        envelope = Envelope(body, sender, target, id=router.next_id(), ts=clock.epoch + (now - clock.t0))
+        waiter = router.expect(sender, envelope.id, on_reply)
+        waiter.request, waiter.timeout = envelope, timeout
+        try:
+            router.deliver_nowait(envelope)
+        except DeliveryError as exc:
+            router.forget(waiter)
+            waiter.answer(envelope.reply(Error(code=exc.code.value, message=exc.message), clock.now()))
+            return
+        if waiter.waiting:
+            self._time_out_at(now + timeout, waiter)
+
+    def _time_out_at(self, deadline: float, waiter: Waiter) -> None:
+        """Have the scheduler give up on `waiter` at `deadline` (trio time) if still waiting."""
+        timeouts, router = self._timeouts, self.router
+        heapq.heappush(timeouts, (deadline, next(self._tickets), waiter))
+        if len(timeouts) > 2 * router.awaited + 1024:  # drop the answered ones
+            timeouts[:] = [item for item in timeouts if item[2].waiting]
+            heapq.heapify(timeouts)
+        self._wake_at(deadline)
 
     def state_of(self, address: str) -> Any:
         """The actor's current state, whether it is active or passive."""
@@ -482,6 +508,9 @@ class Fleet:
                 if waiter.task is not None:
                     trio.lowlevel.reschedule(waiter.task)  # wakes with no reply: a timeout
                     waiter.task = None
+                elif waiter.on_reply is not None and waiter.request is not None:
+                    self.router.forget(waiter)
+                    waiter.answer(waiter.request.reply(_timed_out(waiter.request, waiter.timeout), clock.now()))
             fired = 0
             while deadlines and clock.to_trio(deadlines[0][0]) <= t:
                 due, ticket, cell = heapq.heappop(deadlines)
@@ -505,6 +534,13 @@ class Fleet:
         if not isinstance(cell, _Cell):
             raise DeliveryError(f"no actor at {address!r}; spawn it first", Code.UNKNOWN_TARGET)
         return cell
+
+
+def _timed_out(request: Envelope, timeout: float) -> Error:
+    return Error(
+        code=Code.TIMEOUT.value,
+        message=f"{request.target} did not answer {request.type!r} within {timeout} s; it may be busy: retry, or ask with a longer timeout",
+    )
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ that waiter, waking its parked task, and never reaches the target's mailbox.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Protocol
 
 import attrs
@@ -66,14 +67,33 @@ class RouterStatistics:
 
 
 class Waiter:
-    """An asker waiting for one reply; `task` is set only while the asker is parked."""
+    """An asker waiting for one reply: a parked task (`task`, set only while it is parked) or a
+    callback (`on_reply`, cleared once called), which the reply's deliverer calls at once."""
 
-    __slots__ = ("key", "task", "reply")
+    __slots__ = ("key", "task", "reply", "on_reply", "request", "timeout")
 
-    def __init__(self, key: tuple[str, int]) -> None:
+    def __init__(self, key: tuple[str, int], on_reply: Callable[[Envelope], None] | None = None) -> None:
         self.key = key
         self.task: Task | None = None
         self.reply: Envelope | None = None
+        self.on_reply = on_reply
+        self.request: Envelope | None = None  # what was asked, and within how long (for a
+        self.timeout = 0.0  # callback's timeout reply)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether someone still waits: a parked task or an uncalled callback."""
+        return self.task is not None or self.on_reply is not None
+
+    def answer(self, reply: Envelope) -> None:
+        """Hand `reply` over: wake the parked task or call the callback (once)."""
+        self.reply = reply
+        if self.task is not None:
+            reschedule(self.task)
+            self.task = None
+        on_reply, self.on_reply = self.on_reply, None
+        if on_reply is not None:
+            on_reply(reply)
 
     def abort(self, _: object) -> Abort:
         """The `abort_fn` of the parked asker: it was cancelled, stop waking it."""
@@ -122,7 +142,7 @@ class AddressBook:
 
     def deliver_nowait(self, envelope: Envelope) -> None:
         if not self._resolved(envelope):
-            self._inbox(envelope.target).put_nowait(envelope)
+            self.inbox(envelope.target).put_nowait(envelope)
         self._delivered += 1
 
     async def deliver(self, envelope: Envelope) -> None:
@@ -131,15 +151,16 @@ class AddressBook:
             self._delivered += 1
             await trio.lowlevel.cancel_shielded_checkpoint()
         else:
-            await self._inbox(envelope.target).put(envelope)
+            await self.inbox(envelope.target).put(envelope)
             self._delivered += 1
 
-    def expect(self, sender: str, id: int) -> Waiter:
-        """Hold the reply to (`sender`, `id`) for an asker instead of delivering it."""
+    def expect(self, sender: str, id: int, on_reply: Callable[[Envelope], None] | None = None) -> Waiter:
+        """Hold the reply to (`sender`, `id`) for an asker instead of delivering it; with
+        `on_reply`, call that with the reply as soon as it is delivered."""
         key = (sender, id)
         if key in self._pending:
             raise ValueError(f"a reply to {sender!r} with id {id} is already awaited")
-        waiter = self._pending[key] = Waiter(key)
+        waiter = self._pending[key] = Waiter(key, on_reply)
         return waiter
 
     def forget(self, waiter: Waiter) -> None:
@@ -154,13 +175,11 @@ class AddressBook:
         waiter = self._pending.pop((envelope.target, envelope.id), None)
         if waiter is None:
             return False
-        waiter.reply = envelope
-        if waiter.task is not None:
-            reschedule(waiter.task)
-            waiter.task = None
+        waiter.answer(envelope)
         return True
 
-    def _inbox(self, address: str) -> Inbox:
+    def inbox(self, address: str) -> Inbox:
+        """The inbox at `address`, or the `DeliveryError` a delivery there would raise."""
         inbox = self._inboxes.get(address)
         if inbox is not None:
             return inbox

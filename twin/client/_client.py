@@ -72,6 +72,7 @@ from twin.protocol import (
     KeyAction,
     KeyIssue,
     KeyList,
+    KeyRelease,
     KeyRevoke,
     Keys,
     KeyUse,
@@ -117,7 +118,7 @@ R = TypeVar("R")
 class LoginFailed(TwinError):
     """The hub refused the hello (wrong credentials, too many attempts); `code` says which."""
 
-    default_code = Code.NOT_AUTHORIZED
+    default_code = Code.BAD_CREDENTIALS
 
 
 @attrs.frozen
@@ -221,8 +222,8 @@ async def _hello(ws: WebSocketConnection, hello: Message, timeout: float) -> Wel
     if isinstance(env.body, Error):
         try:
             code = Code(env.body.code)
-        except ValueError:
-            code = Code.NOT_AUTHORIZED
+        except ValueError:  # a code this client does not know yet
+            code = LoginFailed.default_code
         raise LoginFailed(env.body.message, code)
     raise ProtocolError(f"expected a welcome, got {env.type!r}", Code.UNKNOWN_TYPE)
 
@@ -371,6 +372,9 @@ class AppSession(_Connection):
 
     async def key_revoke(self, car: str, key_id: int) -> Keys:
         return await self.command(car, KeyRevoke(key_id=key_id))  # type: ignore[no-any-return]
+
+    async def key_release(self, car: str) -> Done:
+        return await self.command(car, KeyRelease())  # type: ignore[no-any-return]
 
     async def key_list(self, car: str) -> Keys:
         return await self.command(car, KeyList())  # type: ignore[no-any-return]

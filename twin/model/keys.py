@@ -3,10 +3,11 @@
 
 How this part works: issuing a key offers it to the holder's phone (their user actor), which
 knows how many cars it holds keys for; the owner's reply waits for the phone's answer. The
-holder may then lock, unlock and start the car with the phone. A key that is deleted or whose
-offer times out is also withdrawn from the phone, which may have stored it anyway, so the
-phone's 4-car count never keeps a dead key. Keys must all be deleted before the contract can be
-cancelled for a hand-over.
+holder may then lock, unlock and start the car with the phone. Deleting the app deletes the key:
+the holder gives it up with `KeyRelease` and the owner gets a `digital_key` alert. A key that is
+deleted (by the owner or its holder) or whose offer times out is also withdrawn from the phone,
+which may have stored it anyway, so the phone's 4-car count never keeps a dead key. Keys must all
+be deleted before the contract can be cancelled for a hand-over.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import attrs
 
 from ..errors import Code
 from ..protocol import (
+    AlertType,
     Done,
     Error,
     GarageChanged,
@@ -23,6 +25,7 @@ from ..protocol import (
     KeyIssue,
     KeyList,
     KeyOffer,
+    KeyRelease,
     KeyRevoke,
     Keys,
     KeyUse,
@@ -32,7 +35,7 @@ from ..protocol import (
     Role,
 )
 from . import drivers, power, security
-from ._context import Ctx, Service, refuse, require_owner, require_service
+from ._context import Ctx, Service, alert, refuse, require_owner, require_service
 from ._dispatch import on
 from ._state import DigitalKey, Pending, VehicleState
 
@@ -79,6 +82,21 @@ def _revoke(state: VehicleState, msg: KeyRevoke, cx: Ctx):  # type: ignore[no-un
         raise refuse(Code.NOT_FOUND, f"no digital key {msg.key_id} on this car")
     state = delete_keys(state, [key], cx)
     return state, keys(state)
+
+
+@on(KeyRelease)
+def _release(state: VehicleState, msg: KeyRelease, cx: Ctx):  # type: ignore[no-untyped-def]
+    """The holder gives up their key, active or still on its way to the phone, whatever the
+    contract: deleting the app is always possible."""
+    account = cx.account
+    key = next((k for k in state.keys if k.account == account), None)  # no account (a car, the desk): none
+    if key is None:
+        raise refuse(Code.NOT_FOUND, "you hold no digital key for this car; only its holder can delete a key from their phone")
+    state = delete_keys(state, [key], cx)
+    owner = state.contract.owner
+    if owner and owner != account:
+        alert(state, cx, AlertType.DIGITAL_KEY, f"{account} deleted digital key {key.key_id} from their phone", recipients=[owner])
+    return state, Done(detail="digital key deleted from this phone")
 
 
 def delete_keys(state: VehicleState, doomed: list[DigitalKey], cx: Ctx) -> VehicleState:

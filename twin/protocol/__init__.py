@@ -56,6 +56,7 @@ from ._commands import (
     ShareList as ShareList,
     KeyIssue as KeyIssue,
     KeyRevoke as KeyRevoke,
+    KeyRelease as KeyRelease,
     KeyList as KeyList,
     KeyUse as KeyUse,
     DriverRegister as DriverRegister,

@@ -58,6 +58,16 @@ def message_types() -> dict[str, type[Message]]:
     return dict(_REGISTRY)
 
 
+def message_type(tag: str) -> type[Message] | None:
+    """The message class registered under `tag`, if any (no copy: the codec's hot path)."""
+    return _REGISTRY.get(tag)
+
+
+def registered_count() -> int:
+    """How many message types are registered (a cache key for what is derived from them)."""
+    return len(_REGISTRY)
+
+
 @attrs.frozen
 class Envelope:
     """A message with its routing data. `id` correlates a reply with its request."""

@@ -10,6 +10,7 @@ bytes (sets as sorted arrays, maps with sorted keys, -0.0 as 0.0, timestamps as 
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Iterable, Mapping, Set
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -19,7 +20,7 @@ import msgpack
 from cattrs.strategies import configure_tagged_union
 
 from ..errors import Code, ProtocolError
-from ._base import PROTOCOL_VERSION, Envelope, Message, message_types
+from ._base import PROTOCOL_VERSION, Envelope, Message, message_type, message_types, registered_count
 from ._results import AnyResult, result_types
 
 __all__ = ["MAX_DEPTH", "MAX_FRAME_BYTES", "converter", "decode", "encode", "structure_body", "unstructure_body"]
@@ -36,6 +37,8 @@ class _Mistyped(TypeError):
 
 def _strict(kind: type, accept: tuple[type, ...]):  # type: ignore[no-untyped-def]
     def hook(value: Any, cls: type) -> Any:
+        if type(value) is kind and cls is kind:  # the common case, checked first: decode is a hot path
+            return value
         if cls is not kind and issubclass(cls, enum.Enum):  # str-based enums dispatch here too
             return _enum(value, cls)
         if type(value) is bool and kind is not bool:
@@ -47,12 +50,38 @@ def _strict(kind: type, accept: tuple[type, ...]):  # type: ignore[no-untyped-de
     return hook
 
 
+def _sort_key(item: Any) -> tuple[int, Any, str]:
+    """A total order for set items and map keys of mixed types: numbers, then strings (enums
+    by value), then anything else by `repr`."""
+    if isinstance(item, enum.Enum):
+        item = item.value
+    kind = type(item)
+    if kind is int or kind is float or kind is bool:
+        return (0, item, "")
+    if kind is str:
+        return (1, item, "")
+    return (2, 0, repr(item))
+
+
 def _sorted_list(items: Iterable[Any]) -> list[Any]:
-    return sorted(items, key=repr)
+    listed = list(items)
+    try:
+        listed.sort()  # the common case: items of one comparable type
+    except TypeError:
+        listed.sort(key=_sort_key)
+    return listed
 
 
 def _sorted_map(items: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
-    return dict(sorted(items, key=lambda kv: repr(kv[0])))
+    pairs = list(items)
+    try:
+        pairs.sort(key=_first)  # the common case: keys of one comparable type
+    except TypeError:
+        pairs.sort(key=lambda kv: _sort_key(kv[0]))
+    return dict(pairs)
+
+
+_first = operator.itemgetter(0)
 
 
 def _canonical_float(value: float) -> float:
@@ -107,8 +136,9 @@ def _plain_map_hook(cls: Any, conv: cattrs.Converter):  # type: ignore[no-untype
 
 def _enum(value: Any, cls: type[enum.Enum]) -> enum.Enum:
     try:
-        return cls(value)
-    except ValueError:
+        member = cls._value2member_map_.get(value)  # what cls(value) looks up first, minus its overhead
+        return member if member is not None else cls(value)
+    except (ValueError, TypeError):  # TypeError: an unhashable value
         allowed = ", ".join(repr(m.value) for m in cls)
         raise _Mistyped(f"{value!r} is not one of {allowed}") from None
 
@@ -152,7 +182,7 @@ def unstructure_body(body: Message) -> dict[str, Any]:
 
 def structure_body(tag: str, data: Any) -> Message:
     """Build the message registered under `tag` from plain data, or raise ProtocolError."""
-    cls = message_types().get(tag) if isinstance(tag, str) else None
+    cls = message_type(tag) if isinstance(tag, str) else None
     if cls is None:
         raise ProtocolError(
             f"unknown message type {tag!r}; see docs/protocol.md for the catalogue",
@@ -275,12 +305,13 @@ _FREE_FORM: dict[int, frozenset[str]] = {}
 
 def _free_form_tags() -> frozenset[str]:
     """Tags of messages with a field typed `Any` (recomputed if more messages register)."""
-    types = message_types()
-    tags = _FREE_FORM.get(len(types))
+    count = registered_count()
+    tags = _FREE_FORM.get(count)
     if tags is None:
+        types = message_types()
         tags = frozenset(tag for tag, cls in types.items() if any(_has_any(t) for t in get_type_hints(cls).values()))
         _FREE_FORM.clear()
-        _FREE_FORM[len(types)] = tags
+        _FREE_FORM[count] = tags
     return tags
 
 

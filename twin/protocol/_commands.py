@@ -155,6 +155,11 @@ class KeyRevoke(Message):
     key_id: int
 
 
+@register("key_release", C)
+class KeyRelease(Message):
+    """The holder gives up their own key for this car, as deleting the app does; the owner is told."""
+
+
 @register("key_list", C)
 class KeyList(Message):
     pass

@@ -62,6 +62,7 @@ class AlertType(str, enum.Enum):
     DASHCAM = "dashcam"
     SOFTWARE = "software"
     CLIMATE = "climate"
+    DIGITAL_KEY = "digital_key"
 
 
 class Channel(str, enum.Enum):

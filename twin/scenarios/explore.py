@@ -28,7 +28,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from ..model import VEHICLE, VehicleModel, VehicleState
-from ..protocol import ALL_SHARED_FUNCTIONS, DriverProfile, Plan, ShareAccept, ShareDecline, SharedFunction
+from ..protocol import ALL_SHARED_FUNCTIONS, DriverProfile, Plan, SharedFunction
 from . import strategies as strat
 from ._format import CarSpec, DriverSpec, Scenario, ScenarioStep, ShareSpec
 from ._match import Check
@@ -123,15 +123,16 @@ _gaps = st.one_of(
 def _bodies() -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any], st.SearchStrategy[Any]]:
     """The strategies' commands and events, built once (building them is the slow part)."""
     accounts = (strat.OWNER, *strat.FRIENDS)
-    answers = st.sampled_from([ShareAccept(), ShareDecline()])
+    answers = st.sampled_from(strat.FRIEND_ANSWERS)
     return strat.commands(accounts), strat.events(accounts), answers
 
 
 @st.composite
 def steps_for(draw: st.DrawFn, fleet: tuple[CarSpec, ...]) -> tuple[str, strat.Step]:
     """(car id, step) in the spirit of `strategies.fleet_step`: mostly the owner or the car,
-    often a friend (mostly one the fleet gave a role, trying any command), now and then the
-    stranger. Built from the strategies' `commands` and `events`, drawn anew for each step."""
+    often a friend (mostly one the fleet gave a role, trying any command, answering an
+    invitation or giving a key up), now and then the stranger. Built from the strategies'
+    `commands`, `events` and `FRIEND_ANSWERS`, drawn anew for each step."""
     commands, events, answers = _bodies()
     car = fleet[draw(st.integers(0, len(fleet) - 1)) if len(fleet) > 1 else 0]
     role = draw(st.sampled_from(["owner", "car", "friend", "owner", "car", "friend", "stranger"]))

@@ -139,6 +139,8 @@ def denied(tag: str, account: str | None, state: VehicleState, body: Any, operat
         return None if share is not None and not share.accepted else "only an invited account may answer an invitation"
     if tag == "key_use":
         return None if any(k.account == account and k.active for k in state.keys) else "only a holder of an active digital key may"
+    if tag == "key_release":  # deleting the app deletes the key: a key offered and not yet answered too
+        return None if any(k.account == account for k in state.keys) else "only the holder of a digital key may give it up"
     if tag == "contract_plan":
         return None if owner is None or is_owner else "only the owner may change the plan of an owned car"
     if tag == "handover_wipe":

@@ -66,6 +66,7 @@ from ..protocol import (
     Impact,
     KeyIssue,
     KeyNear,
+    KeyRelease,
     KeyRevoke,
     Message,
     Plan,
@@ -92,6 +93,7 @@ __all__ = [
     "ACCOUNTS",
     "EPOCH",
     "EVERYDAY_EVENTS",
+    "FRIEND_ANSWERS",
     "OPERATOR_COMMANDS",
     "FRIENDS",
     "OWNER",
@@ -443,6 +445,10 @@ REMOTE_USE: tuple[type[Message], ...] = (
     ClimateStart, ClimateStop, ClimateSettingsSet,
 )
 
+#: What a friend does about the role the owner gave them: answer an invitation, or give a key
+#: back (deleting the app deletes the key).
+FRIEND_ANSWERS: tuple[Message, ...] = (ShareAccept(), ShareDecline(), KeyRelease())
+
 #: What a car reports most: a drive and a park (the rest, alarms, crashes, updates, is rarer).
 EVERYDAY_EVENTS: tuple[type[Message], ...] = (
     DoorChanged, WindowChanged, LockedByKey, HazardsChanged, IgnitionChanged, PositionReported,
@@ -464,8 +470,8 @@ def fleet_step(
     Mostly the car itself (everyday events: doors, locks, ignition, position ...; sometimes
     anything) or the owner: using the car from the app (often the climate), letting friends in
     (invitations, keys, driver profiles) or anything else. Sometimes a friend
-    answers an invitation or uses the car (which works only if it was shared with them), and
-    now and then a stranger tries anything, which must never work.
+    answers an invitation, gives a key back, or uses the car (which works only if it was
+    shared with them), and now and then a stranger tries anything, which must never work.
     """
     accounts = (owner, *friends)
     role = draw(st.sampled_from(["car", "owner", "car", "owner", "friend", "stranger"]))
@@ -487,7 +493,7 @@ def fleet_step(
         sender = draw(st.sampled_from(friends))
         what = draw(st.sampled_from(["answer", "use", "any"]))
         if what == "answer":
-            body = draw(st.sampled_from([ShareAccept(), ShareDecline()]))
+            body = draw(st.sampled_from(FRIEND_ANSWERS))
         elif what == "use":
             body = draw(commands(accounts, only=REMOTE_USE))
         else:

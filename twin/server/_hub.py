@@ -21,8 +21,8 @@ How it works:
   target with a fresh correlation id (timeout -> `timeout`), wait until every state changed
   so far is committed (skipped when nothing was marked since the last commit), then send the
   one final reply under the app's own id. For a car on a connected link the hot path needs
-  no task: the command is forwarded at once with a hub correlation id kept in `_asks`, and
-  the link's reply, the link dropping or the one timeout queue (`_expire`) finishes it.
+  no task: `Fleet.ask_soon` forwards the command at once, and the link's reply, the link
+  dropping or the fleet's timeout calls back to send the final reply.
 
 What is durable when (see docs/protocol.md):
 - accounts, tokens and vehicle secrets: when the call creating them returns;
@@ -43,6 +43,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import attrs
@@ -122,6 +123,7 @@ class HubConfig:
     link_rate_per_s: float = 1000.0  # token bucket per vehicle link
     link_burst: float = 2000.0
     send_queue: int = 512  # frames waiting for a slow reader before it is closed
+    push_queue: int = 1000  # durable pushes kept per account until acked; older ones are dropped
     close_timeout: float = 2.0  # closing handshake, and draining a doomed writer
     login_attempts: int = 3  # failed hellos per connection, then close 1008
     email_failures: int = 10  # failed passwords per e-mail within email_window ...
@@ -345,15 +347,6 @@ def _with_seq(frame: bytes, seq: int) -> bytes:
     return msgpack.packb(raw, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-class _Ask:
-    """A command on the hot path: who asked, under which id, of whom."""
-
-    __slots__ = ("conn", "corr", "target")
-
-    def __init__(self, conn: _Conn, corr: int, target: str) -> None:
-        self.conn, self.corr, self.target = conn, corr, target
-
-
 # --- inboxes the hub registers in the router
 
 
@@ -482,9 +475,6 @@ class Hub:
         self._push_wake = trio.Event()
         self._push_lock = trio.Lock()
         self._email_failures: dict[str, deque[float]] = {}
-        self._asks: dict[tuple[str, int], _Ask] = {}  # hot-path commands awaiting a link's reply
-        self._timeouts: deque[tuple[float, tuple[str, int]]] = deque()
-        self._timeout_wake = trio.Event()
         self._closing = False
         self._shutdown = trio.Event()
         self._inflight = 0
@@ -637,7 +627,7 @@ class Hub:
             async with self._push_lock:
                 try:
                     seqs = await trio.to_thread.run_sync(
-                        self.store.enqueue_many, [(account.account, frame) for account, frame in frames]
+                        partial(self.store.enqueue_many, [(a.account, frame) for a, frame in frames], keep=self.config.push_queue)
                     )
                 except Exception:
                     log.exception("could not queue %d pushes; retrying in 1 s", len(frames))
@@ -730,7 +720,7 @@ class Hub:
                     await self._hello_vehicle(conn, env, vehicle_id, secret)
                 case _:
                     what = "a text frame" if env is None else repr(env.type)
-                    conn.error(Code.NOT_AUTHORIZED, f"log in first: the first frame must be a hello, not {what}", _peek_id(frame))
+                    conn.error(Code.LOGIN_REQUIRED, f"log in first: the first frame must be a hello, not {what}", _peek_id(frame))
                     raise _Doomed(CLOSE_POLICY, "the first frame must be a hello")
         if conn.address.startswith("car:"):
             await self._link_loop(conn)
@@ -739,7 +729,7 @@ class Hub:
 
     # --- logging in
 
-    def _failed_login(self, conn: _Conn, corr: int, message: str, code: Code = Code.NOT_AUTHORIZED) -> None:
+    def _failed_login(self, conn: _Conn, corr: int, message: str, code: Code = Code.BAD_CREDENTIALS) -> None:
         self._login_failures += 1
         conn.attempts += 1
         conn.error(code, message, corr)
@@ -755,7 +745,7 @@ class Hub:
                 failures.popleft()
             if len(failures) >= self.config.email_failures:
                 wait = failures[0] + self.config.email_window - now
-                self._failed_login(conn, env.id, f"too many failed logins for this e-mail; try again in {math.ceil(wait)} s", Code.LIMIT_REACHED)
+                self._failed_login(conn, env.id, f"too many failed logins for this e-mail; try again in {math.ceil(wait)} s", Code.LOGIN_LOCKED)
                 return
         account = await trio.to_thread.run_sync(self.store.check_password, email, password)
         if account is None:
@@ -839,7 +829,7 @@ class Hub:
                     self._idle = trio.Event() if self._idle.is_set() else self._idle
                     remote = router.lookup(env.target)
                     if type(remote) is _Remote and remote.link is not None:
-                        self._command_to_link(conn, env, remote)
+                        self._command_to_link(conn, env)
                         # routed: say so, written by this task (the reply cannot overtake it)
                         accepted = Envelope(Accepted(), sender=env.target, target=address, id=env.id, ts=self.now())
                         await conn.send_direct(encode(accepted))
@@ -848,7 +838,7 @@ class Hub:
             elif type(env.body) is Ack:
                 await trio.to_thread.run_sync(self.store.ack, conn.account, env.body.upto)  # type: ignore[attr-defined]
             elif kind == "session":
-                conn.error(Code.WRONG_ORDER, f"already logged in as {address}", env.id)
+                conn.error(Code.ALREADY_LOGGED_IN, f"already logged in as {address}", env.id)
             else:
                 conn.error(Code.NOT_AUTHORIZED, f"apps send commands and acks, not {kind} messages like {env.type!r}", env.id)
 
@@ -857,9 +847,10 @@ class Hub:
         self._commands += 1
         body: Message
         try:
-            if router.lookup(target) is None:
-                code = Code.OFFLINE if target.startswith("app:") else Code.UNKNOWN_TARGET
-                body = Error(code=code.value, message=f"nothing is registered at {target!r}; check the address (car:<id>, operator)")
+            try:
+                router.inbox(target)  # an unknown target is answered without `accepted`
+            except DeliveryError as exc:
+                body = Error(code=exc.code.value, message=exc.message)
             else:
                 await conn.send_direct(encode(Envelope(Accepted(), sender=target, target=conn.address, id=corr, ts=self.now())))
                 try:
@@ -881,56 +872,29 @@ class Hub:
                 self._errors += 1
             await conn.send_direct(encode(Envelope(body, sender=target, target=conn.address, id=corr, ts=self.now())))
 
-    def _command_to_link(self, conn: _Conn, env: Envelope, remote: _Remote) -> None:
-        """The hot path for a car on a connected link, with no task: forward the command,
-        and let the link's reply (or the link dropping, or the timeout) finish it. The caller
+    def _command_to_link(self, conn: _Conn, env: Envelope) -> None:
+        """The hot path for a car on a connected link, with no task: forward the command, and
+        let its reply (or the link dropping, or the fleet's timeout) finish it. The caller
         sends `accepted` right after."""
         self._commands += 1
-        target, corr, now = env.target, env.id, self.now()
-        hub_id = self.router.next_id()
-        key = (conn.address, hub_id)
-        self._asks[key] = _Ask(conn, corr, target)
-        timeouts = self._timeouts
-        timeouts.append((trio.current_time() + self.config.command_timeout, key))
-        if len(timeouts) == 1:
-            self._timeout_wake.set()
-        remote.put_nowait(Envelope(env.body, sender=conn.address, target=target, id=hub_id, ts=now))
+        target, corr = env.target, env.id
+
+        def finish(reply: Envelope) -> None:
+            if self._settle(conn, corr):
+                body = reply.body
+                if isinstance(body, Error):
+                    self._errors += 1
+                conn.send(encode(Envelope(body, sender=target, target=conn.address, id=corr, ts=reply.ts)))
+
+        self.fleet.ask_soon(conn.address, target, env.body, finish, timeout=self.config.command_timeout)
 
     def _reply(self, envelope: Envelope) -> None:
-        """Route a reply: to the hot-path command awaiting it, else through the router."""
-        ask = self._asks.pop((envelope.target, envelope.id), None) if self._asks else None
-        if ask is not None:
-            self._finish(ask, envelope.body)
-            return
+        """Deliver a reply from outside the fleet (a link, an offline car's checkpoint); one
+        nobody waits for any more is dropped."""
         try:
             self.router.deliver_nowait(envelope)
         except DeliveryError:
             pass
-
-    def _finish(self, ask: _Ask, body: Message) -> None:
-        conn = ask.conn
-        if self._settle(conn, ask.corr):
-            if isinstance(body, Error):
-                self._errors += 1
-            conn.send(encode(Envelope(body, sender=ask.target, target=conn.address, id=ask.corr, ts=self.now())))
-
-    async def _expire(self) -> None:
-        """Time out hot-path commands; all share one timeout, so the queue is in deadline order."""
-        timeouts = self._timeouts
-        while True:
-            if not timeouts:
-                await self._timeout_wake.wait()
-                self._timeout_wake = trio.Event()
-                continue
-            deadline, key = timeouts[0]
-            if deadline > trio.current_time():
-                await trio.sleep_until(deadline)
-                continue
-            timeouts.popleft()
-            ask = self._asks.pop(key, None)
-            if ask is not None:
-                message = f"{ask.target} did not answer within {self.config.command_timeout} s; it may be busy: retry"
-                self._finish(ask, Error(code=Code.TIMEOUT.value, message=message))
 
     def _settle(self, conn: _Conn, corr: int) -> bool:
         """Mark the command's final reply as given; False if it was given already."""
@@ -973,7 +937,7 @@ class Hub:
                 if type(body) is Checkpoint:
                     self._checkpoint(conn, remote, env, body)  # type: ignore[arg-type]
                 else:
-                    conn.error(Code.WRONG_ORDER, f"already linked as {address}", env.id)
+                    conn.error(Code.ALREADY_LOGGED_IN, f"already linked as {address}", env.id)
             else:
                 out = Envelope(body, sender=address, target=env.target, id=env.id, ts=env.ts)
                 try:
@@ -1032,7 +996,6 @@ async def serve_hub(
                 hub = Hub(store, config, fleet, writer)
                 hub._load()
                 services.start_soon(hub._pusher)
-                services.start_soon(hub._expire)
                 async with trio.open_nursery() as connections:
                     listener = trio.CancelScope()
 

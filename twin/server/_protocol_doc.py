@@ -202,6 +202,7 @@ def error_codes() -> str:
         ("the frame could not be accepted (`ProtocolError`); nothing happened", Code.MALFORMED, Code.FRAME_TOO_LARGE),
         ("the car's rules refused the command (`CommandRefused`); its state is unchanged", Code.NOT_AUTHORIZED, Code.INVALID_VALUE),
         ("delivery (`DeliveryError`)", Code.UNKNOWN_TARGET, Code.INTERNAL),
+        ("logging in (`LoginFailed` in `twin.client`)", Code.LOGIN_REQUIRED, Code.ALREADY_LOGGED_IN),
     ]
     members = list(Code)
     out = ["| code | family | also sent by the hub when |", "| --- | --- | --- |"]
@@ -214,15 +215,17 @@ def error_codes() -> str:
 _HUB_USES = {
     Code.MALFORMED: "the frame is not msgpack, is a text frame, or nests deeper than the codec allows",
     Code.FRAME_TOO_LARGE: "the frame is over 64 KiB (the connection stays open)",
-    Code.NOT_AUTHORIZED: "a hello is wrong, the first frame is not a hello, `from` names someone else, an app sends something other than a command or `ack`",
-    Code.LIMIT_REACHED: "an e-mail had too many failed logins recently (answered to its hello)",
-    Code.WRONG_ORDER: "a second hello arrives on a logged-in connection",
+    Code.NOT_AUTHORIZED: "`from` names someone else, an app sends something other than a command or `ack`, a link checkpoints another car",
     Code.CONFLICT: "a command reuses the id of a command of this session still in flight",
     Code.UNKNOWN_TARGET: "nothing is registered at the command's `to`",
     Code.OFFLINE: "a linked car is offline (non-read command), its link dropped mid-command, or the hub shut down mid-command",
     Code.TIMEOUT: "the target did not answer within the hub's command timeout (5 s by default)",
     Code.OVERLOADED: "the connection is over its rate limit, or the target's mailbox is full",
     Code.INTERNAL: "the car's rules crashed on the command, or the hub could not save its result",
+    Code.LOGIN_REQUIRED: "the first frame of a connection is not a hello (the connection is then closed with 1008)",
+    Code.BAD_CREDENTIALS: "a hello has a wrong e-mail or password, an unknown or revoked token, or an unknown car or wrong link secret",
+    Code.LOGIN_LOCKED: "an e-mail had too many failed logins recently (answered to its hello, even with the right password)",
+    Code.ALREADY_LOGGED_IN: "a second hello arrives on a logged-in connection",
 }
 
 
@@ -271,8 +274,8 @@ is the lower-cased e-mail address.
 
 1. Open a websocket to the hub. The **first frame must be a hello** within 10 s:
    `hello_password` or `hello_token` (apps) or `hello_vehicle` (links). Any other first frame
-   is answered with an `error` (`not_authorized`) and the connection is closed with **1008**.
-2. A wrong hello is answered with `error` (`not_authorized`, or `limit_reached` when the
+   is answered with an `error` (`login_required`) and the connection is closed with **1008**.
+2. A wrong hello is answered with `error` (`bad_credentials`, or `login_locked` when the
    e-mail has too many recent failures: 10 within 5 minutes by default) and the connection
    stays open for another try; after 3 failed hellos on one connection it is closed with 1008.
 3. A good hello is answered with `welcome` (`id` = the hello's id): your `address`, a `token`
@@ -293,7 +296,9 @@ is the lower-cased e-mail address.
      `id` is its sequence number for your account (increasing). Send `ack` with `upto` = the
      highest sequence number you have handled; the hub deletes those. Unacknowledged pushes are
      sent again, in order, at every login until acknowledged: acking gives exactly-once
-     delivery to an app; all sessions of one account receive every push.
+     delivery to an app; all sessions of one account receive every push. An account keeps at
+     most its 1,000 newest unacknowledged pushes (`HubConfig.push_queue`); older ones are
+     dropped, and the gap in the sequence numbers tells the app it missed some.
    - A push with `id` 0 (`state_changed`) is live only: it is not queued or resent.
 6. **Vehicle links**: after `welcome` the hub sends a `checkpoint` with the car's last
    known state (plain data of the twin, as `twin.server.to_plain` writes it); the link runs
@@ -328,7 +333,7 @@ is the lower-cased e-mail address.
 - Every malformed or unauthorized frame after login is answered with an `error` carrying the
   frame's `id` when it could be read (0 otherwise), and the connection keeps working. Apps may
   send commands and `ack` only (an event or notice from an app is `not_authorized`; a second
-  hello is `wrong_order`; reusing the id of a command still in flight is `conflict`).
+  hello is `already_logged_in`; reusing the id of a command still in flight is `conflict`).
 - Login attempts: per connection and per e-mail, as in the life cycle above. Passwords are
   kept only as scrypt hashes, tokens and vehicle secrets only as SHA-256 digests.
 

@@ -268,11 +268,20 @@ class Store:
         """Queue one frame for `account`'s apps; return its sequence number (durable on return)."""
         return self.enqueue_many([(account, frame)])[0]
 
-    def enqueue_many(self, items: Iterable[tuple[str, bytes]]) -> list[int]:
-        """Queue many (account, frame) in one transaction; their sequence numbers, in order."""
+    def enqueue_many(self, items: Iterable[tuple[str, bytes]], *, keep: int | None = None) -> list[int]:
+        """Queue many (account, frame) in one transaction; their sequence numbers, in order.
+
+        With `keep`, an account's queue holds at most its `keep` newest frames: older ones are
+        deleted, so an app that never acks cannot grow the file without bound. Its next
+        delivery then starts past a gap in the sequence numbers, which tells it pushes were
+        dropped.
+        """
+        if keep is not None and keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
         now = time.time()
         items = list(items)
         seqs: list[int] = []
+        last: dict[str, int] = {}
         with self._write() as conn:
             for account, frame in items:
                 (seq,) = conn.execute(
@@ -282,6 +291,10 @@ class Store:
                 ).fetchone()
                 conn.execute("INSERT INTO push_queue (account, seq, frame, queued_at) VALUES (?, ?, ?, ?)", (account, seq, bytes(frame), now))
                 seqs.append(int(seq))
+                last[account] = int(seq)
+            if keep is not None:
+                for account, seq in last.items():
+                    conn.execute("DELETE FROM push_queue WHERE account = ? AND seq <= ?", (account, seq - keep))
         return seqs
 
     def undelivered(self, account: str, after: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
