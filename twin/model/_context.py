@@ -50,6 +50,12 @@ class Ctx:
     outbox: list[Envelope] = attrs.field(factory=list)
 
     @property
+    def request(self) -> Envelope:
+        """The message being handled (only timers run without one, and they do not ask)."""
+        assert self.env is not None, "a handler of a message always has its envelope"
+        return self.env
+
+    @property
     def account(self) -> str | None:
         """The sender's account when a person sent the message, else None."""
         if self.env is None:

@@ -53,8 +53,8 @@ def _issue(state: VehicleState, msg: KeyIssue, cx: Ctx):  # type: ignore[no-unty
     if len(state.keys) >= cx.config.max_keys_per_car:
         raise refuse(Code.LIMIT_REACHED, f"at most {cx.config.max_keys_per_car} digital keys per car; revoke one first")
     key = DigitalKey(state.next_key_id, msg.account)
-    pending = Pending("key", msg.account, cx.env.sender, cx.env.id, cx.now + cx.config.offer_timeout_s, key.key_id)
-    cx.send("user:" + msg.account, KeyOffer(car=state.address, key_id=key.key_id), corr=cx.env.id)
+    pending = Pending("key", msg.account, cx.request.sender, cx.request.id, cx.now + cx.config.offer_timeout_s, key.key_id)
+    cx.send("user:" + msg.account, KeyOffer(car=state.address, key_id=key.key_id), corr=cx.request.id)
     state = attrs.evolve(state, keys=state.keys + (key,), next_key_id=key.key_id + 1, pending=state.pending + (pending,))
     return state, None
 

@@ -104,13 +104,13 @@ class OperatorModel:
                     state = attrs.evolve(state, guards={**state.guards, body.car: guard}, log=state.log + (f"{now:.0f} guard dispatched to {body.car}",))
                 out.append(_notice(body.owner, body.car, "guard_dispatched", "a guard is on the way; the first hour is free", now))
             case GuardExtensionAnswer():
-                guard = state.guards.get(body.car)
-                if guard is None or env.sender != "user:" + guard.owner:
+                current = state.guards.get(body.car)
+                if current is None or env.sender != "user:" + current.owner:
                     out.append(env.reply(Error(code=Code.NOT_FOUND.value, message=f"you have no guard at {body.car}"), now))
-                elif not guard.prompted:
+                elif not current.prompted:
                     out.append(env.reply(Error(code=Code.CONFLICT.value, message="the guard's paid time is not up yet; answer when asked"), now))
                 elif body.extend:
-                    g = attrs.evolve(guard, paid_until=guard.paid_until + self.config.guard_extension_s, prompted=False)
+                    g = attrs.evolve(current, paid_until=current.paid_until + self.config.guard_extension_s, prompted=False)
                     state = attrs.evolve(state, guards={**state.guards, body.car: g}, log=state.log + (f"{now:.0f} guard at {body.car} extended",))
                     out.append(env.reply(Ok(result=Done(detail="the guard stays one more hour")), now))
                 else:

@@ -48,9 +48,9 @@ def _invite(state: VehicleState, msg: ShareInvite, cx: Ctx):  # type: ignore[no-
         raise refuse(Code.CONFLICT, f"{msg.account} is already invited or a sharee; revoke first to change the functions")
     if len(state.shares) >= cx.config.max_sharees:  # `shares` holds pending invitations too
         raise refuse(Code.LIMIT_REACHED, f"a car can be shared with at most {cx.config.max_sharees} accounts; revoke one first")
-    pending = Pending("share", msg.account, cx.env.sender, cx.env.id, cx.now + cx.config.offer_timeout_s)
+    pending = Pending("share", msg.account, cx.request.sender, cx.request.id, cx.now + cx.config.offer_timeout_s)
     share = Share(msg.account, frozenset(msg.functions))
-    cx.send("user:" + msg.account, ShareOffer(car=state.address, owner=owner, functions=share.functions), corr=cx.env.id)
+    cx.send("user:" + msg.account, ShareOffer(car=state.address, owner=owner, functions=share.functions), corr=cx.request.id)
     return attrs.evolve(state, shares=state.shares + (share,), pending=state.pending + (pending,)), None
 
 

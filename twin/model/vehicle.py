@@ -84,7 +84,7 @@ class VehicleModel:
             outbox.append(env.reply(Error(code=refused.code.value, message=refused.message), now))
             return state, outbox
         if result is not None:
-            outbox.append(env.reply(Ok(result=result), now))
+            outbox.append(env.reply(Ok(result=result), now))  # type: ignore[arg-type]  # handlers return members of AnyResult
         return new, outbox
 
 

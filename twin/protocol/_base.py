@@ -7,7 +7,7 @@ sender and target addresses, a timestamp in POSIX seconds and the protocol versi
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, TypeVar, dataclass_transform
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar, dataclass_transform
 
 import attrs
 
@@ -35,6 +35,8 @@ class Message:
     #: Set on non-command messages whose sender still waits for exactly one reply (the offers a
     #: car makes to a person's phone); commands always do. See `twin.actors.is_request`.
     EXPECTS_REPLY: ClassVar[bool] = False
+    if TYPE_CHECKING:  # every registered message is an attrs class: `attrs.fields` accepts it
+        __attrs_attrs__: ClassVar[Any]
 
 
 @dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(attrs.field,))

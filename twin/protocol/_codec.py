@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import operator
 from collections.abc import Iterable, Mapping, Set
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, cast, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
@@ -165,7 +165,7 @@ def _make_converter() -> cattrs.Converter:
     configure_tagged_union(
         AnyResult,
         conv,
-        tag_generator=lambda cl: cl.TYPE,
+        tag_generator=lambda cl: cast("type[Message]", cl).TYPE,
         tag_name="type",
     )
     conv.register_structure_hook_factory(lambda t: t == AnyResult, _result_hook)

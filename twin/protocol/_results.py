@@ -6,7 +6,7 @@ mistakes stale data for live.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, TypeVar, Union, dataclass_transform
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar, Union, dataclass_transform
 
 import attrs
 
@@ -34,6 +34,8 @@ class Result:
 
     __slots__ = ()
     TYPE: ClassVar[str] = ""
+    if TYPE_CHECKING:  # every result is an attrs class: `attrs.fields` accepts it
+        __attrs_attrs__: ClassVar[Any]
 
 
 _RESULTS: list[type[Result]] = []

@@ -711,7 +711,10 @@ class Hub:
             except ProtocolError as exc:
                 conn.error(exc.code, exc.message, _peek_id(frame))
                 raise _Doomed(CLOSE_POLICY, "the first frame must be a hello") from None
-            match env.body if env is not None else None:
+            if env is None:
+                conn.error(Code.LOGIN_REQUIRED, "log in first: the first frame must be a hello, not a text frame", _peek_id(frame))
+                raise _Doomed(CLOSE_POLICY, "the first frame must be a hello")
+            match env.body:
                 case HelloPassword(email=email, password=password):
                     await self._hello_password(conn, env, email, password)
                 case HelloToken(token=token):
@@ -719,8 +722,7 @@ class Hub:
                 case HelloVehicle(vehicle_id=vehicle_id, secret=secret):
                     await self._hello_vehicle(conn, env, vehicle_id, secret)
                 case _:
-                    what = "a text frame" if env is None else repr(env.type)
-                    conn.error(Code.LOGIN_REQUIRED, f"log in first: the first frame must be a hello, not {what}", _peek_id(frame))
+                    conn.error(Code.LOGIN_REQUIRED, f"log in first: the first frame must be a hello, not {env.type!r}", _peek_id(frame))
                     raise _Doomed(CLOSE_POLICY, "the first frame must be a hello")
         if conn.address.startswith("car:"):
             await self._link_loop(conn)

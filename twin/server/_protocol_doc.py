@@ -183,11 +183,11 @@ def catalogue() -> str:
             out += _fields_table(cls)
             out += ["", "Example frame (msgpack, shown as JSON):", "", "```json", json.dumps(_example(cls), ensure_ascii=False), "```", ""]
     out += ["### Results (the `result` of an `ok` reply, tagged by `type`)", ""]
-    for cls in result_types():
-        out += [f"#### result `{cls.TYPE}`", ""]
-        if _doc(cls):
-            out += [_doc(cls), ""]
-        out += _fields_table(cls) + [""]
+    for result in result_types():
+        out += [f"#### result `{result.TYPE}`", ""]
+        if _doc(result):
+            out += [_doc(result), ""]
+        out += _fields_table(result) + [""]
     out += ["### Value types used in fields", ""]
     for cls in _value_classes():
         out += [f"#### `{cls.__name__}`", ""]
