@@ -11,6 +11,7 @@ from twin.protocol import (
     AlertSettingsGet,
     AlertSettingsSet,
     AlertType,
+    CasesClose,
     Channel,
     ClimateScheduleAdd,
     ClimateSettings,
@@ -150,6 +151,7 @@ def test_cancel_unlinks_the_owner_and_ends_options_sharing_and_alerts_without_re
     assert (result.owner, result.plan, result.wifi, result.dashcam, result.refund_jpy) == (None, None, False, False, 0)
     assert bodies_to(out, OWNER, GarageChanged) == [GarageChanged(car=CAR, role=Role.OWNER, added=False)]
     assert bodies_to(out, "bob", GarageChanged) == [GarageChanged(car=CAR, role=Role.SHAREE, added=False)]
+    assert bodies_to(out, "operator") == [CasesClose(car=CAR, at=EPOCH + 100 * 86400)]  # the desk closes its cases
     assert [e.id for e in out if e.target == "user:alice" and e.body.KIND == "reply"] == [80, 1]  # the invite is answered too
     assert state.shares == () and state.pending == () and state.wifi.devices == ()
     assert state.climate.schedules == () and state.alert_prefs == {}
@@ -169,8 +171,10 @@ def test_cancel_is_refused_while_digital_keys_remain() -> None:
 
 
 def test_cancel_needs_no_key_step_when_there_never_were_keys() -> None:
-    _, result, _ = ok(car(plan=Plan.LITE), ContractCancel())
+    _, result, out = ok(car(plan=Plan.LITE), ContractCancel())
     assert result.owner is None
+    # the car cannot know whether the desk holds a case for it, so it always says so
+    assert [(e.sender, e.target, e.body) for e in out if e.target == "operator"] == [(CAR, "operator", CasesClose(car=CAR, at=EPOCH))]
 
 
 # --- the hand-over, in order

@@ -10,7 +10,9 @@ from twin.protocol import (
     AirbagDeployed,
     AlarmSounding,
     AlertType,
+    CasesClose,
     ClipTrigger,
+    ContractCancel,
     ContractPlan,
     DashcamClip,
     Done,
@@ -22,6 +24,8 @@ from twin.protocol import (
     GuardDispatch,
     GuardExtensionAnswer,
     GuardRequest,
+    HandoverDeleteKeys,
+    HandoverWipe,
     Impact,
     Message,
     Ok,
@@ -251,6 +255,169 @@ def test_car_to_desk_to_owner_end_to_end() -> None:
     for env in out:
         alice, _ = USER.step(alice, env, EPOCH + 10 + HOUR)
     assert [n.kind for n in alice.inbox] == ["guard_dispatched", "guard_report", "guard_extension_prompt"]
+
+
+# --- the contract cancelled: the desk closes the car's cases (SPEC "Handing the car over")
+
+
+def closing(desk, car: str = CAR, sender: str = CAR, at: float = EPOCH + 1):  # type: ignore[no-untyped-def]
+    return OPERATOR.step(desk, Envelope(CasesClose(car=car, at=at), sender=sender, target="operator", ts=at), at)
+
+
+def tracked(desk=None, car: str = CAR, owner: str = OWNER):  # type: ignore[no-untyped-def]
+    body = TrackingStart(car=car, owner=owner, at=EPOCH, position=HOME)
+    desk, _ = OPERATOR.step(desk if desk is not None else new_operator(), Envelope(body, sender=car, target="operator", ts=EPOCH), EPOCH)
+    return desk
+
+
+def guarded(desk=None, car: str = CAR, owner: str = OWNER):  # type: ignore[no-untyped-def]
+    body = GuardDispatch(car=car, owner=owner, at=EPOCH, position=HOME)
+    desk, _ = OPERATOR.step(desk if desk is not None else new_operator(), Envelope(body, sender=car, target="operator", ts=EPOCH), EPOCH)
+    return desk
+
+
+class Desk:
+    """The operator desk and alice's actor, fed what the car hands over (as the fleet would)."""
+
+    def __init__(self) -> None:
+        self.desk = new_operator()
+        self.alice = new_user(OWNER)
+
+    def car_sent(self, out: list[Envelope], at: float) -> None:
+        for env in out:
+            if env.target == "operator":
+                self.desk, said = OPERATOR.step(self.desk, env, at)
+                self.tell_alice(said, at)
+
+    def wait(self, until: float) -> None:
+        self.desk, said = OPERATOR.advance(self.desk, until)
+        self.tell_alice(said, until)
+
+    def tell_alice(self, out: list[Envelope], at: float) -> None:
+        for env in out:
+            assert env.target == "user:alice", env
+            self.alice, _ = USER.step(self.alice, env, at)
+
+    def kinds(self) -> list[str]:
+        return [n.kind for n in self.alice.inbox if isinstance(n, OperatorNotice)]
+
+
+@pytest.mark.parametrize(
+    ("sold_at", "told_before"),
+    [
+        (EPOCH + 30 * 60, ["tracking_started", "guard_dispatched", "guard_report"]),  # the guard is at the car
+        (EPOCH + 10 + HOUR + 60, ["tracking_started", "guard_dispatched", "guard_report", "guard_extension_prompt"]),  # alice was asked
+    ],
+    ids=["during-the-free-hour", "prompt-unanswered"],
+)
+def test_a_hand_over_during_a_guard_and_tracking_closes_the_desks_cases(sold_at: float, told_before: list[str]) -> None:
+    desk = Desk()
+    state, _ = report(car(position=HOME), AlarmSounding(), EPOCH)
+    state, _, out = ok(state, TrackingRequest(), now=EPOCH + 5)
+    desk.car_sent(out, EPOCH + 5)
+    state, _, out = ok(state, GuardRequest(), now=EPOCH + 10)
+    desk.car_sent(out, EPOCH + 10)
+    desk.wait(sold_at - 1)
+    assert CAR in desk.desk.tracking and CAR in desk.desk.guards and desk.kinds() == told_before
+
+    state, _, out = ok(state, HandoverDeleteKeys(), now=sold_at)
+    assert [e for e in out if e.target == "operator"] == []
+    state, _, out = ok(state, ContractCancel(), now=sold_at)
+    (handed,) = [e for e in out if e.target == "operator"]
+    assert (handed.sender, handed.body) == (CAR, CasesClose(car=CAR, at=sold_at))
+    desk.car_sent(out, sold_at)
+    state, _, out = ok(state, HandoverWipe(), now=sold_at + 1)
+    desk.car_sent(out, sold_at + 1)
+
+    assert CAR not in desk.desk.tracking and CAR not in desk.desk.guards
+    assert OWNER not in repr(desk.desk), "the desk still names the old owner"
+    assert OPERATOR.next_deadline(desk.desk) is None
+    assert desk.desk.log[-1] == f"{sold_at:.0f} closed stolen-vehicle tracking and the guard at {CAR}: its contract was cancelled"
+    (closed,) = [n for n in desk.alice.inbox if isinstance(n, OperatorNotice) and n.kind == "cases_closed"]
+    assert closed.car == CAR and closed.at == sold_at
+    assert "contract was cancelled" in closed.text and "tracking" in closed.text and "guard" in closed.text
+
+    desk.wait(sold_at + 10 * HOUR)  # long past the guard's hour and any extension
+    assert desk.kinds() == told_before + ["cases_closed"]  # told once, never prompted afterwards
+    after, out = answer(desk.desk, True, at=sold_at + 10 * HOUR + 1)
+    assert after == desk.desk and out[0].body.code == Code.NOT_FOUND.value
+
+    # a closing again (a second cancel by a later owner) finds nothing and tells nobody
+    again, out = closing(desk.desk, at=sold_at + 10 * HOUR + 2)
+    assert again == desk.desk and out == []
+
+
+def test_the_next_owner_starts_new_cases_and_the_old_one_hears_nothing() -> None:
+    desk = Desk()
+    state, _ = report(car(position=HOME), AlarmSounding(), EPOCH)
+    state, _, out = ok(state, GuardRequest(), now=EPOCH + 10)
+    desk.car_sent(out, EPOCH + 10)
+    for step in (HandoverDeleteKeys(), ContractCancel(), HandoverWipe()):
+        state, _, out = ok(state, step, now=EPOCH + 60)
+        desk.car_sent(out, EPOCH + 60)
+    state, _, _ = ok(state, ContractPlan(plan=Plan.LITE), "dave", EPOCH + 120)
+    state, _ = report(state, AlarmSounding(), EPOCH + 130)
+    state, _, out = ok(state, GuardRequest(), "dave", EPOCH + 140)
+    (handed,) = [e for e in out if e.target == "operator"]
+    desk.desk, said = OPERATOR.step(desk.desk, handed, EPOCH + 140)
+    assert [e.target for e in said] == ["user:dave"] and desk.desk.guards[CAR].owner == "dave"
+    desk.desk, said = OPERATOR.advance(desk.desk, EPOCH + 140 + HOUR)
+    assert notices(said) == [("user:dave", "guard_report", EPOCH + 140 + ARRIVAL), ("user:dave", "guard_extension_prompt", EPOCH + 140 + HOUR)]
+    assert desk.kinds() == ["guard_dispatched", "cases_closed"]
+
+
+@pytest.mark.parametrize(
+    ("open_cases", "text"),
+    [
+        (lambda: tracked(), "the car's contract was cancelled, so stolen-vehicle tracking ended"),
+        (lambda: guarded(), "the car's contract was cancelled, so the guard ended"),
+        (lambda: guarded(tracked()), "the car's contract was cancelled, so stolen-vehicle tracking and the guard ended"),
+    ],
+    ids=["tracking", "guard", "both"],
+)
+def test_the_former_owner_is_told_once_what_ended(open_cases, text: str) -> None:  # type: ignore[no-untyped-def]
+    desk, out = closing(open_cases())
+    assert desk.tracking == {} and desk.guards == {}
+    assert [(e.sender, e.target, e.body) for e in out] == [("operator", "user:alice", OperatorNotice(car=CAR, kind="cases_closed", text=text, at=EPOCH + 1))]
+
+
+def test_only_the_cancelled_cars_cases_close() -> None:
+    other = "car:c2"
+    desk = guarded(tracked(guarded(tracked(car=other, owner="bob"), car=other, owner="bob")))
+    desk, out = closing(desk)
+    assert notices(out) == [("user:alice", "cases_closed", EPOCH + 1)]
+    assert desk.tracking == {other: "bob"} and list(desk.guards) == [other] and desk.guards[other].owner == "bob"
+    assert OPERATOR.next_deadline(desk) == EPOCH + ARRIVAL  # bob's guard still arrives and is prompted
+    _, out = OPERATOR.advance(desk, EPOCH + HOUR)
+    assert notices(out) == [("user:bob", "guard_report", EPOCH + ARRIVAL), ("user:bob", "guard_extension_prompt", EPOCH + HOUR)]
+
+
+@pytest.mark.parametrize("open_cases", [new_operator, lambda: guarded(tracked(car="car:c2", owner="bob"), car="car:c2", owner="bob")], ids=["empty-desk", "other-car"])
+def test_nothing_open_nothing_sent(open_cases) -> None:  # type: ignore[no-untyped-def]
+    desk = open_cases()
+    after, out = closing(desk)
+    assert after == desk and out == []
+
+
+@pytest.mark.parametrize(
+    ("sender", "car_named"),
+    [("car:c2", CAR), ("user:alice", CAR), ("app:alice", CAR), ("operator", CAR), (CAR, "car:c2")],
+    ids=["another-car", "the-owner", "an-app", "the-desk", "for-another-car"],
+)
+def test_only_the_car_itself_closes_its_cases(sender: str, car_named: str) -> None:
+    desk = guarded(tracked(guarded(tracked(car="car:c2", owner="bob"), car="car:c2", owner="bob")))
+    after, out = closing(desk, car=car_named, sender=sender)
+    assert after == desk
+    ((reply,),) = [out]
+    assert reply.target == sender and isinstance(reply.body, Error) and reply.body.code == Code.NOT_AUTHORIZED.value
+    assert "cases_close" in reply.body.message
+
+
+def test_the_desks_log_never_names_the_owner() -> None:
+    desk, out = OPERATOR.advance(guarded(), EPOCH + HOUR)
+    assert notices(out)[-1] == ("user:alice", "guard_extension_prompt", EPOCH + HOUR)
+    assert desk.log[-1] == f"{EPOCH + HOUR:.0f} asked the owner to extend the guard at {CAR}"
+    assert not any(OWNER in line for line in desk.log)
 
 
 # --- dashcam upload (Standard option): which clips, and who hears of them

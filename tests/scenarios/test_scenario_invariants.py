@@ -15,7 +15,9 @@ from twin.model import VehicleModel
 from twin.model._dispatch import HANDLERS
 from twin.protocol import (
     AlarmSounding,
+    CasesClose,
     ClimateStart,
+    ContractCancel,
     Error,
     HandoverWipe,
     KeyRelease,
@@ -416,6 +418,62 @@ send = "share_invite"
 body = { account = "alice" }
 """
     assert broken(text) == {}
+
+
+SOLD_WHILE_GUARDED = """
+[[car]]
+id = "c1"
+owner = "alice"
+plan = "lite"
+
+[[step]]
+from = "alice"
+send = "police_report"
+body = { report_no = "P-1" }
+
+[[step]]
+from = "alice"
+send = "tracking_request"
+
+[[step]]
+from = "alice"
+send = "guard_request"
+
+[[step]]
+after = "10m"
+from = "alice"
+send = "contract_cancel"
+expect.notices = [
+  { to = "operator", type = "cases_close", car = "car:c1" },
+  { to = "alice", type = "operator_notice", kind = "cases_closed", car = "car:c1" },
+]
+
+[[step]]
+advance = "3h"
+expect.absent = ["operator_notice"]
+"""
+
+
+def test_handover_reaches_the_operator_desk(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert broken(SOLD_WHILE_GUARDED) == {}
+
+    def forgets_the_desk(real):  # type: ignore[no-untyped-def]
+        def handler(state, msg, cx):  # type: ignore[no-untyped-def]
+            new, result = real(state, msg, cx)
+            cx.outbox[:] = [e for e in cx.outbox if not isinstance(e.body, CasesClose)]
+            return new, result
+
+        return handler
+
+    swap(monkeypatch, ContractCancel, forgets_the_desk)
+    report = replay(parse_scenario(SOLD_WHILE_GUARDED, source="t.toml"))
+    invariant = [c.summary for c in report.failures if c.is_invariant]
+    assert invariant == [  # all in the advance step, when the desk next runs
+        "the operator desk still holds tracking and a guard at car:c1 for 'alice' after the contract was cancelled",
+        "the operator desk sent 'alice' a 'guard_report' about car:c1 after its contract was cancelled",
+        "the operator desk sent 'alice' a 'guard_extension_prompt' about car:c1 after its contract was cancelled",
+    ]
+    assert [c.what for c in report.failures if not c.is_invariant] == ["notices", "absent"]  # the written expectations too
 
 
 def test_observations_can_be_built_from_a_pure_step() -> None:

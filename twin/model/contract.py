@@ -3,8 +3,9 @@
 How this part works: a person signs up on a car with no owner and becomes its owner (joining
 Lite pays its sign-up fee; the emergency unit must then pass its check again). Plans renew
 yearly, options monthly; Lite offers no dashcam option; a plan change drops what the new plan
-lacks (schedules, Wi-Fi devices past its limit, climate time past its cap). Cancelling (never refunded mid-term) unlinks
-the owner and ends options, sharing, alert settings, tracking and schedules, and is refused
+lacks (schedules, Wi-Fi devices past its limit, climate time past its cap). Cancelling (never
+refunded mid-term) unlinks the owner and ends options, sharing, alert settings, tracking and
+schedules, tells the operator desk to close the car's tracking and guard, and is refused
 while digital keys remain. Selling goes in the guide's order: delete the keys, cancel, then
 the former owner wipes driver profiles and settings; each step out of order is refused, and a
 new owner can sign up only after the wipe, so nothing of the old owner is ever readable by the
@@ -30,7 +31,7 @@ from ..protocol import (
     Plan,
     Role,
 )
-from . import climate, keys, security, sharing, wifi
+from . import climate, emergency, keys, security, sharing, wifi
 from ._context import Ctx, refuse, require_owner
 from ._dispatch import on
 from ._state import (
@@ -139,6 +140,7 @@ def _cancel(state: VehicleState, msg: ContractCancel, cx: Ctx):  # type: ignore[
     )
     state = security.sync_view(climate.clear_schedules(state), cx)
     cx.send("user:" + owner, GarageChanged(car=state.address, role=Role.OWNER, added=False))
+    emergency.close_cases(state, cx)  # the desk's tracking and guard end with the contract
     return state, contract(state, cx.config)
 
 

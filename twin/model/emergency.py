@@ -4,7 +4,9 @@ How this part works: an airbag, a strong impact or the roof button places an eme
 the operator with the position, but only once the unit passed its maintenance check after
 sign-up. Tracking and guard dispatch are requested by the owner and allowed only after the
 alarm sounded (within the eligibility window) or a police report was filed; the car hands the
-case to the operator, whose own model runs the guard's hour and the extension prompt.
+case to the operator, whose own model runs the guard's hour and the extension prompt. When the
+contract is cancelled the car tells the desk to close its cases (`close_cases`), so no
+tracking or guard runs on in the former owner's name.
 Dashcam clips reach the owner and family when the option is on.
 """
 
@@ -16,6 +18,7 @@ from ..errors import Code
 from ..protocol import (
     AirbagDeployed,
     AlertType,
+    CasesClose,
     ClipTrigger,
     DashcamClip,
     Done,
@@ -119,3 +122,12 @@ def _guard(state: VehicleState, msg: GuardRequest, cx: Ctx):  # type: ignore[no-
     owner = _eligible(state, cx, "a guard dispatch")
     cx.send(OPERATOR, GuardDispatch(car=state.address, owner=owner, at=cx.now, position=state.status.position.value))
     return state, Done(detail="a guard is on the way; the first hour is free")
+
+
+def close_cases(state: VehicleState, cx: Ctx) -> None:
+    """The contract is being cancelled: tell the desk to end this car's tracking and guard.
+
+    Always sent: the car does not know what the desk holds (a guard outlives the request that
+    sent it), and the desk ignores it when nothing is open.
+    """
+    cx.send(OPERATOR, CasesClose(car=state.address, at=cx.now))

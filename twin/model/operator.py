@@ -4,7 +4,11 @@ How this part works: cars hand cases to the desk (the car has already checked th
 right and the alarm / police-report condition). A call with no answer from the cabin
 dispatches rescue, and a severe crash a doctor helicopter. A guard reaches the car, checks it
 and reports; its first hour is free, and when the hour is up the desk asks the owner whether
-to extend. "Yes" buys another hour (asked again at its end); "no" ends the guard.
+to extend. "Yes" buys another hour (asked again at its end); "no" ends the guard. When the
+car's contract is cancelled (the hand-over's step 2) the car tells the desk to close its
+cases: tracking and any guard for that car end at once, the former owner hears of it once,
+and nothing in the desk's state names them for that car any more (the log never names
+people; emergency calls name the car only and stay, as the centre's record of the call).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import attrs
 
 from ..errors import Code
 from ..protocol import (
+    CasesClose,
     Done,
     EmergencyCall,
     Envelope,
@@ -79,7 +84,7 @@ class OperatorModel:
                 if not g.prompted and g.paid_until <= due:
                     g = attrs.evolve(g, prompted=True)
                     out.append(_notice(g.owner, car, "guard_extension_prompt", "the guard's paid time is up: extend by one hour?", due))
-                    log.append(f"{due:.0f} asked {g.owner} to extend the guard at {car}")
+                    log.append(f"{due:.0f} asked the owner to extend the guard at {car}")
                 guards[car] = g
             state = attrs.evolve(state, guards=guards, log=tuple(log))
         return state, out
@@ -103,6 +108,9 @@ class OperatorModel:
                     guard = Guard(body.car, body.owner, now, now + self.config.guard_free_s, now + self.config.guard_arrival_s)
                     state = attrs.evolve(state, guards={**state.guards, body.car: guard}, log=state.log + (f"{now:.0f} guard dispatched to {body.car}",))
                 out.append(_notice(body.owner, body.car, "guard_dispatched", "a guard is on the way; the first hour is free", now))
+            case CasesClose() if sender_is_car and body.car == env.sender:
+                state, closed = _close_cases(state, body.car, now)
+                out.extend(closed)
             case GuardExtensionAnswer():
                 current = state.guards.get(body.car)
                 if current is None or env.sender != "user:" + current.owner:
@@ -122,6 +130,32 @@ class OperatorModel:
             case _:
                 out.append(env.reply(Error(code=Code.NOT_AUTHORIZED.value if body.KIND == "notice" else Code.UNKNOWN_TYPE.value, message=f"the operator desk does not take {body.TYPE!r} from {env.sender}"), now))
         return state, out
+
+
+def _close_cases(state: OperatorState, car: str, now: float) -> tuple[OperatorState, list[Envelope]]:
+    """End the tracking and guard at `car` (its contract was cancelled); tell each person who
+    held one of them, once. Nothing open: the state as it was and nothing to send."""
+    ended: dict[str, list[str]] = {}  # owner -> what of theirs ends
+    owner = state.tracking.get(car)
+    if owner is not None:
+        ended.setdefault(owner, []).append("stolen-vehicle tracking")
+    guard = state.guards.get(car)
+    if guard is not None:
+        ended.setdefault(guard.owner, []).append("the guard")
+    if not ended:
+        return state, []
+    what = " and ".join(dict.fromkeys(item for items in ended.values() for item in items))
+    state = attrs.evolve(
+        state,
+        tracking={k: v for k, v in state.tracking.items() if k != car},
+        guards={k: v for k, v in state.guards.items() if k != car},
+        log=state.log + (f"{now:.0f} closed {what} at {car}: its contract was cancelled",),
+    )
+    out = [
+        _notice(who, car, "cases_closed", f"the car's contract was cancelled, so {' and '.join(items)} ended", now)
+        for who, items in ended.items()
+    ]
+    return state, out
 
 
 def _notice(owner: str, car: str, kind: str, text: str, at: float) -> Envelope:

@@ -106,6 +106,7 @@ from ._notices import (
     EmergencyCall as EmergencyCall,
     TrackingStart as TrackingStart,
     GuardDispatch as GuardDispatch,
+    CasesClose as CasesClose,
     OperatorNotice as OperatorNotice,
 )
 from ._results import (

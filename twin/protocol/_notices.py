@@ -84,9 +84,21 @@ class GuardDispatch(Message):
     position: Position | None = None
 
 
+@register("cases_close", N)
+class CasesClose(Message):
+    """Car -> operator desk: the car's contract was cancelled (hand-over step 2), so the desk
+    closes its stolen-vehicle tracking and guard for this car; a former owner who had one open
+    hears of it once. Sent on every cancel: the desk ignores it when nothing is open."""
+
+    car: str
+    at: float
+
+
 @register("operator_notice", N)
 class OperatorNotice(Message):
-    """The operator desk tells a person something (rescue dispatched, guard extension prompt ...)."""
+    """The operator desk tells a person something; `kind` is one of tracking_started,
+    guard_dispatched, guard_report, guard_extension_prompt, cases_closed (their tracking and
+    guard at the car ended because its contract was cancelled)."""
 
     car: str
     kind: str

@@ -29,6 +29,7 @@ from ..protocol import (
     Error,
     Lock,
     Ok,
+    OperatorNotice,
     Plan,
     SharedFunction,
 )
@@ -45,7 +46,11 @@ INVARIANTS: dict[str, str] = {
     "limits": "at most 5 sharees (invited or accepted), 5 digital keys and 3 drivers per car; a phone holds keys for at most 4 cars",
     "alarm": "every alarm yields exactly one alert per subscribed account and channel",
     "lock": "a remote lock leaves every door locked unless a door is open, and then says which; on Lite it never arms the alarm",
-    "handover": "after a hand-over's wipe nothing of the previous owner is left in the car or readable by anyone else",
+    "handover": (
+        "after a hand-over's wipe nothing of the previous owner is left in the car or readable by anyone else;"
+        " from the contract's cancel on, the operator desk holds no tracking or guard at the car in the previous"
+        " owner's name and tells them nothing more about it than that their cases closed"
+    ),
 }
 
 _OWNER_ONLY = frozenset({
@@ -184,6 +189,7 @@ class Invariants:
     def __init__(self, config: ModelConfig = DEFAULT_CONFIG) -> None:
         self.config = config
         self.wiped: dict[str, str] = {}  # car -> previous owner, after the hand-over's wipe
+        self.cancelled: dict[str, tuple[str, float]] = {}  # car -> (owner who cancelled, when)
 
     def check(self, obs: Observation) -> list[Check]:
         """The failed invariants of this step (empty: all kept)."""
@@ -343,6 +349,13 @@ class Invariants:
             for car, former in list(self.wiped.items()):
                 if car == target and (former == named or (tag == "contract_plan" and sender == former)):
                     del self.wiped[car]  # the previous owner came back legitimately
+            if tag == "contract_plan" and self.cancelled.get(target, ("", 0.0))[0] == sender:
+                del self.cancelled[target]  # signed up again: the desk may hold their cases anew
+            if tag == "contract_cancel":
+                before = obs.before.get(target)
+                owner = before.contract.owner if isinstance(before, VehicleState) else sender
+                if owner:
+                    self.cancelled[target] = (owner, obs.now)
             if tag == "handover_wipe":
                 before = obs.before.get(target)
                 if isinstance(before, VehicleState) and before.contract.former_owner:
@@ -359,3 +372,21 @@ class Invariants:
 
                 if former in set(_strings(plain(reply.body))):
                     yield f"{sender} read data of {car}'s previous owner {former!r} in a {step.body.TYPE!r} reply", [f"- no trace of {former}", f"+ {former} in the reply"]  # type: ignore[union-attr]
+        yield from self._desk_after_cancel(obs)
+
+    def _desk_after_cancel(self, obs: Observation) -> Iterable[tuple[str, list[str]]]:
+        """The desk closes a car's cases with its contract (seen when the desk ran this step)."""
+        desk = obs.after.get("operator")
+        for car, (former, since) in self.cancelled.items():
+            if isinstance(desk, OperatorState):
+                held = ["tracking"] if desk.tracking.get(car) == former else []
+                guard = desk.guards.get(car)
+                if guard is not None and guard.owner == former:
+                    held.append("a guard")
+                if held:
+                    what = " and ".join(held)
+                    yield f"the operator desk still holds {what} at {car} for {former!r} after the contract was cancelled", [f"- no case at {car} in {former}'s name", f"+ {what} for {former}"]
+            for d in obs.deliveries:
+                body = d.envelope.body
+                if d.to == former and isinstance(body, OperatorNotice) and body.car == car and body.at > since and body.kind != "cases_closed":
+                    yield f"the operator desk sent {former!r} a {body.kind!r} about {car} after its contract was cancelled", ["- nothing after cases_closed", f"+ {body.kind}: {body.text}"]
