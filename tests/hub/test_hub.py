@@ -26,6 +26,7 @@ from typing import Any
 import msgpack
 import pytest
 import trio
+import trio.testing
 import trio_websocket
 from trio_websocket import ConnectionClosed
 
@@ -472,9 +473,17 @@ async def test_a_frame_past_the_hard_limit_closes_with_1009(tmp_path: Path) -> N
                 assert caught.value.reason.code == 1009
 
 
-async def test_the_rate_limit_answers_overloaded_and_keeps_the_connection(tmp_path: Path) -> None:
-    # real clock (the hub hashes passwords in threads, which autojump would skip past): the
-    # eight frames go out within milliseconds, refilling far less than one token
+@pytest.fixture
+def wall_paced_clock() -> trio.testing.MockClock:
+    """A mock clock that runs at wall speed (threads and sockets are waited for as usual) and
+    that a test can also `jump`, to pass time the hub measures without sleeping through it."""
+    return trio.testing.MockClock(rate=1.0)
+
+
+async def test_the_rate_limit_answers_overloaded_and_keeps_the_connection(
+    tmp_path: Path, wall_paced_clock: trio.testing.MockClock
+) -> None:
+    # the eight frames go out within milliseconds, refilling far less than one token
     with trio.fail_after(20):
         async with running_hub(tmp_path / "hub.sqlite3", rate_per_s=5.0, burst=5.0) as (hub, url):
             await provision(hub)
@@ -489,7 +498,7 @@ async def test_the_rate_limit_answers_overloaded_and_keeps_the_connection(tmp_pa
                     reply = await next_reply(ws)
                     codes.append("ok" if isinstance(reply.body, Ok) else reply.body.code)  # type: ignore[attr-defined]
                 assert codes.count("ok") == 5 and codes.count("overloaded") == 3
-                await trio.sleep(1.0)
+                wall_paced_clock.jump(1.0)  # five tokens back in the bucket
                 await ws.send_message(frame)
                 assert isinstance((await next_reply(ws)).body, Ok)
 
