@@ -92,6 +92,7 @@ class Waiter:
             reschedule(self.task)
             self.task = None
         on_reply, self.on_reply = self.on_reply, None
+        self.request = None  # the timeout heap may hold the waiter a while, not the request
         if on_reply is not None:
             on_reply(reply)
 
