@@ -5,6 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+_LOAD_EPILOG = """\
+Without --hub, twin load starts its own hub process and provisions the fleet in it. To load a
+hub run separately (another machine, another configuration), provision the fleet there first:
+
+  twin serve --host 0.0.0.0 --port 8765 --data hub.sqlite3 --load-fleet 5000:200 --creds creds.json
+  twin load --hub ws://HUB:8765/ --creds creds.json --duration 60s --json report.json
+
+The hub writes creds.json (tokens and car secrets: keep it private) and prints the twin load
+line to use; serving the same --data again with the same fleet reuses it. With --hub, --cars
+and --apps take part of the file's fleet (default: all of it). Such a hub keeps its own limits
+(the embedded one lifts its rate limits), and the report has no hub CPU or statistics for it.
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="A digital twin of connected cars, on trio.")
@@ -31,15 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", default="twin-hub.sqlite3", metavar="PATH", help="the store file (default twin-hub.sqlite3)")
     serve.add_argument("--demo", action="store_true", help="on a new store, provision demo accounts and cars and print their credentials")
     serve.add_argument("--record", metavar="FILE", help="record every inbound frame with its time to FILE (a trace `twin replay` plays back)")
-    load = sub.add_parser("load", help="load-test a hub: cars on vehicle links living a day, app users sending an open-loop command mix")
-    load.add_argument("--cars", type=int, default=100, help="simulated cars, each on its own vehicle link (default 100)")
-    load.add_argument("--apps", type=int, default=10, help="app users, each on its own session (default 10)")
+    serve.add_argument("--load-fleet", dest="load_fleet", type=_fleet, metavar="CARS:APPS",
+                       help="also hold a load fleet: APPS accounts app<n>@load owning CARS linked cars, their credentials "
+                            "written to --creds for `twin load --hub URL --creds FILE`; served again with the same store, "
+                            "the fleet and file are reused (a different fleet is refused)")
+    serve.add_argument("--creds", metavar="FILE", help="with --load-fleet: where the load fleet's tokens and car secrets go")
+    load = sub.add_parser("load", help="load-test a hub: cars on vehicle links living a day, app users sending an open-loop command mix",
+                          epilog=_LOAD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    load.add_argument("--cars", type=int, default=None,
+                      help="simulated cars, each on its own vehicle link (default 100; with --hub, every car of --creds)")
+    load.add_argument("--apps", type=int, default=None,
+                      help="app users, each on its own session (default 10; with --hub, every app of --creds)")
     load.add_argument("--duration", default="10s", help="measured time, e.g. 60s, 2m, 500ms (default 10s)")
     load.add_argument("--rate", type=float, default=None, help="commands per second in all (default: the profile's rate_per_app x apps)")
     load.add_argument("--spawn-rate", type=float, default=500.0, help="car connections opened per second during the ramp (default 500)")
     load.add_argument("--workers", type=int, default=1, help="generator processes, each a trio loop (default 1)")
     load.add_argument("--hub", metavar="URL", help="a running hub (ws://host:port/) instead of an embedded one; needs --creds")
-    load.add_argument("--creds", metavar="FILE", help="with --hub: accounts and car secrets, as the embedded hub writes them")
+    load.add_argument("--creds", metavar="FILE",
+                      help="with --hub: accounts and car secrets, as `twin serve --load-fleet CARS:APPS --creds FILE` writes them")
     load.add_argument("--profile", metavar="FILE", help="command mix and car life (TOML, see examples/load/)")
     load.add_argument("--timeout", default="5s", help="how long a command may take before it counts as a timeout (default 5s)")
     load.add_argument("--seed", type=int, default=0, help="seed of the arrivals and choices (default 0)")
@@ -50,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a threshold that must hold, e.g. 'p99<100ms' or 'errors<0.1%%' (repeatable); exit 1 if one fails")
     load.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
     return parser
+
+
+def _fleet(text: str) -> tuple[int, int]:
+    """'5000:200' -> (5000 cars, 200 apps), for argparse."""
+    cars, sep, apps = text.partition(":")
+    try:
+        fleet = int(cars), int(apps)
+    except ValueError:
+        fleet = (-1, -1)
+    if not sep or fleet[0] < 0 or fleet[1] < 1:
+        raise argparse.ArgumentTypeError(f"expected CARS:APPS such as 5000:200 (cars 0 or more, apps 1 or more), got {text!r}")
+    return fleet
 
 
 def _seconds(text: str) -> float:
@@ -84,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .server._serve import serve_main
 
-        return serve_main(host=args.host, port=args.port, data=args.data, demo=args.demo, record=args.record)
+        if (args.load_fleet is None) != (args.creds is None):
+            print("twin serve: --load-fleet CARS:APPS and --creds FILE go together", file=sys.stderr)
+            return 2
+        return serve_main(host=args.host, port=args.port, data=args.data, demo=args.demo, record=args.record,
+                          load_fleet=args.load_fleet, creds=args.creds)
     if args.command == "load":
         return _load(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
@@ -94,9 +132,11 @@ def _load(args: argparse.Namespace) -> int:
     from .load import (
         DEFAULT_PROFILE,
         LoadOptions,
+        check_open_files,
         load_main,
         load_profile,
         parse_threshold,
+        read_creds,
     )
 
     try:
@@ -106,13 +146,32 @@ def _load(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         print(f"twin load: {exc}", file=sys.stderr)
         return 2
-    if args.cars < 0 or args.apps < 1 or args.workers < 1 or duration <= 0 or args.spawn_rate <= 0:
+    if (args.cars is not None and args.cars < 0) or (args.apps is not None and args.apps < 1) or args.workers < 1 \
+            or duration <= 0 or args.spawn_rate <= 0:
         print("twin load: --apps and --workers must be 1 or more, --cars 0 or more, --duration and --spawn-rate positive", file=sys.stderr)
         return 2
     if args.hub and not args.creds:
         print("twin load: --hub needs --creds FILE (the accounts and car secrets to use)", file=sys.stderr)
         return 2
-    opts = LoadOptions(cars=args.cars, apps=args.apps, duration=duration, rate=args.rate, spawn_rate=args.spawn_rate,
+    if args.creds and not args.hub:
+        print("twin load: --creds goes with --hub URL (the embedded hub provisions its own fleet)", file=sys.stderr)
+        return 2
+    if args.hub:
+        try:
+            creds = read_creds(args.creds, args.cars, args.apps)
+        except (ValueError, OSError) as exc:
+            print(f"twin load: --creds {exc}", file=sys.stderr)
+            return 2
+        fleet = len(creds["cars"]), len(creds["apps"])
+    else:
+        fleet = (100 if args.cars is None else args.cars, 10 if args.apps is None else args.apps)
+    try:
+        check_open_files(*fleet, args.workers, embedded=not args.hub)
+    except ValueError as exc:
+        print(f"twin load: {exc}", file=sys.stderr)
+        return 2
+    sizes = {"cars": args.cars, "apps": args.apps} if args.hub else {"cars": fleet[0], "apps": fleet[1]}
+    opts = LoadOptions(**sizes, duration=duration, rate=args.rate, spawn_rate=args.spawn_rate,
                        workers=args.workers, hub=args.hub, creds=args.creds, profile=profile, timeout=timeout, seed=args.seed)
     return load_main(opts, thresholds=thresholds, json_path=args.json, csv_path=args.csv, plot_path=args.plot,
                      live=False if args.plain else None)

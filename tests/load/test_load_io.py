@@ -46,8 +46,13 @@ async def test_counts_match_what_the_hub_saw(tmp_path: Path) -> None:
                 before = hub.statistics()
                 busy_cars = Profile(events_per_car_per_min=120.0, alarm_share=0.3).to_plain()
                 progress: list[dict] = []
+                handed: list[tuple[dict, int]] = []
+
+                def on_result(r: dict) -> None:  # before anything closes: every link still held
+                    handed.append((dict(r), hub.statistics().vehicle_links))
+
                 result = await run_worker(_spec(f"ws://127.0.0.1:{hub.port}/", creds, profile=busy_cars),
-                                          on_progress=progress.append)
+                                          on_progress=progress.append, on_result=on_result)
                 after = hub.statistics()
                 hub.shutdown()
     finally:
@@ -61,6 +66,11 @@ async def test_counts_match_what_the_hub_saw(tmp_path: Path) -> None:
     assert result["events"] > 10
     assert result["alert_types"].get("alarm", 0) >= 2
     assert any(p["phase"] == "run" for p in progress)
+    # the result is handed over at the end of the window, complete, while the links are up
+    (early, links_then), = handed
+    assert links_then == 20 and early == {k: v for k, v in result.items() if k != "close_s"}
+    assert 0 < result["close_s"] < 5  # each link closed with the handshake, none waited out a timeout
+    assert progress[-1]["phase"] == "closed" and progress[-1]["links"] == 0
 
 
 async def test_a_hub_that_stops_answering_gives_timeouts_not_a_hang(tmp_path: Path) -> None:
@@ -107,6 +117,11 @@ def test_cli_report_thresholds_and_files(tmp_path: Path, capsys: pytest.CaptureF
         assert key in report
     assert report["cars"] == 30 and report["apps"] == 4 and report["workers"] == 2
     assert report["commands"] == report["hub"]["commands"] == report["completed"] > 0
+    # the hub's statistics are read at the end of the window, its connections still held; then
+    # the workers close everything and the hub is stopped only once it has let go of them all
+    assert report["hub"]["vehicle_links"] == 30 and report["hub"]["app_sessions"] == 4
+    assert report["hub_connections_left"] == 0 and 0 < report["close_s"] < 10
+    assert report["generator_rss_kb"] > 0 and report["hub_rss_kb"] > 0
     assert report["errors"] == 0 and report["thresholds"]["failed"] == []
     assert (tmp_path / "load.csv").read_text().startswith("name,count")
     assert (tmp_path / "load.svg").read_text().startswith("<svg")

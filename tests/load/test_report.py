@@ -50,6 +50,24 @@ def test_merged_histograms_equal_one_histogram_of_all_samples(parts: int) -> Non
     assert summary(merged) == summary(whole)
 
 
+@pytest.mark.parametrize("n", [0, 1, 3, 5_000])
+def test_summary_gives_hdrh_own_figures(n: int) -> None:
+    """`summary` computes percentiles in one pass and the mean from the counts: the numbers
+    are exactly those of hdrh's own (slower) `get_value_at_percentile` and `get_mean_value`."""
+    rng = random.Random(n)
+    h = new_histogram()
+    for _ in range(n):
+        record(h, rng.lognormvariate(-5, 2))
+    s = summary(h)
+    assert s["count"] == n
+    if n == 0:
+        assert s["p99_ms"] is None and s["mean_ms"] is None
+        return
+    for key, p in (("p50_ms", 50.0), ("p90_ms", 90.0), ("p99_ms", 99.0), ("p999_ms", 99.9)):
+        assert s[key] == round(h.get_value_at_percentile(p) / 1000, 3)
+    assert s["mean_ms"] == round(h.get_mean_value() / 1000, 3)
+
+
 def _result(latencies: list[float], errors: dict[str, int] | None = None) -> dict:
     h = new_histogram()
     for v in latencies:
@@ -122,3 +140,19 @@ def test_csv_and_svg(tmp_path: Path) -> None:
     svg = (tmp_path / "r.svg").read_text()
     assert svg.startswith("<svg") and "polyline" in svg
     json.dumps(report)
+
+
+def test_open_files_limit_is_raised_or_the_run_refused() -> None:
+    """Every car and app is a socket in the hub and in a worker: the soft limit is raised as far
+    as the hard limit allows, and a fleet beyond it is refused up front, saying what to do."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert twin.load.open_files_limit(soft) == soft  # enough already: unchanged
+    twin.load.check_open_files(100, 10, 1, embedded=True)
+    if hard != resource.RLIM_INFINITY:
+        with pytest.raises(ValueError, match=r"open files in the embedded hub.*ulimit -n"):
+            twin.load.check_open_files(hard, 10, 1, embedded=True)
+        with pytest.raises(ValueError, match="each worker.*more --workers"):
+            twin.load.check_open_files(hard, 10, 1, embedded=False)
+        twin.load.check_open_files(hard, 10, 10, embedded=False)  # spread over ten workers, it fits

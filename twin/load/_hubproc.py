@@ -7,12 +7,17 @@ between them (car `b<n>`, account `app<a>@load`), writes their credentials to
 `DIR/creds.json`, prints `READY <port>`, then serves. A line `stats` on stdin prints
 `STATS <json of Hub.statistics()>`; closing stdin prints the statistics once more and shuts
 the hub down gracefully.
+
+The same fleet, and the same credentials file, can be put in a hub run by a person:
+`twin serve --load-fleet CARS:APPS --creds FILE` (see `provision_fleet` and `reusable_fleet`),
+for `twin load --hub ws://... --creds FILE` to load it from elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,10 @@ import trio
 
 from ._procs import tune_gc
 
-__all__ = ["LOAD_HUB_CONFIG", "provision"]
+__all__ = ["LOAD_HUB_CONFIG", "FleetMismatch", "provision", "provision_fleet", "reusable_fleet"]
+
+#: The domain of the load accounts `provision` creates (`app<n>@load`).
+LOAD_DOMAIN = "@load"
 
 #: Limits opened up for load: the generator, not the hub's rate limiter, decides the rate.
 LOAD_HUB_CONFIG: dict[str, Any] = {"rate_per_s": 1e6, "burst": 1e6, "link_rate_per_s": 1e6, "link_burst": 1e6,
@@ -39,7 +47,7 @@ async def provision(hub: Any, store: Any, cars: int, apps: int) -> dict[str, Any
     per_app = max(1, cars // max(1, apps))
     plans, powertrains = list(Plan), list(Powertrain)
     for a in range(apps):
-        account = await hub.create_account(f"app{a}@load", "pw")
+        account = await hub.create_account(f"app{a}{LOAD_DOMAIN}", "pw")
         token = await trio.to_thread.run_sync(store.issue_token, account)
         first = a * per_app
         last = cars if a == apps - 1 else min(first + per_app, cars)
@@ -51,20 +59,70 @@ async def provision(hub: Any, store: Any, cars: int, apps: int) -> dict[str, Any
     return creds
 
 
+class FleetMismatch(ValueError):
+    """The store already holds load accounts that the credentials file does not describe."""
+
+
+def reusable_fleet(store: Any, cars: int, apps: int, path: Path) -> dict[str, Any] | None:
+    """Whether a load fleet of `cars` cars and `apps` apps, credentials in `path`, must be provisioned.
+
+    None: `store` holds no load account yet, provision it. The credentials in `path`: the store
+    already holds exactly that fleet and still accepts every token and car secret of the file
+    (starting again with the same data is idempotent). Otherwise raise `FleetMismatch` saying
+    why: provisioning again would clash with the accounts, and new secrets would silently
+    invalidate a file someone may be using.
+    """
+    held = [a for a in store.accounts() if a.endswith(LOAD_DOMAIN)]
+    if not held:
+        return None
+    where = f"the store already holds {len(held)} load account(s) (app<n>{LOAD_DOMAIN})"
+    fix = "use the credentials file written when they were provisioned, or a new store"
+    try:
+        creds = json.loads(path.read_text())
+        their_apps, their_cars = creds["apps"], creds["cars"]
+    except FileNotFoundError:
+        raise FleetMismatch(f"{where} but {path} does not exist: {fix}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FleetMismatch(f"{where} but {path} is not a load credentials file ({exc}): {fix}") from None
+    if (len(their_cars), len(their_apps), len(held)) != (cars, apps, apps):
+        raise FleetMismatch(f"{where}; {path} describes {len(their_cars)}:{len(their_apps)} (cars:apps), not {cars}:{apps}: "
+                            f"ask for that fleet, or {fix}")
+    stale = [e["account"] for e in their_apps if store.account_for_token(e["token"]) != e["account"]]
+    stale += [vid for vid, secret in their_cars.items() if not store.check_vehicle_secret(vid, secret)]
+    if stale:
+        raise FleetMismatch(f"{where} but {len(stale)} credential(s) of {path} are not this store's (first: {stale[0]}): {fix}")
+    return creds  # type: ignore[no-any-return]
+
+
+async def provision_fleet(hub: Any, store: Any, cars: int, apps: int, path: Path) -> dict[str, Any]:
+    """`provision`, wait until the hub has taken it in, write the credentials to `path`
+    (owner-only, replaced atomically: a reader never sees half a file); return them."""
+    creds = await provision(hub, store, cars, apps)
+    await hub.settle()
+    await trio.to_thread.run_sync(_write_private, path, json.dumps(creds))
+    return creds
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 async def serve(data: Path, cars: int, apps: int, config: dict[str, Any] | None = None) -> None:
-    """Provision (if the creds file is missing), print READY, serve until stdin closes."""
+    """Provision (unless `data` already holds this fleet), print READY, serve until stdin closes."""
     from twin.server import HubConfig, serve_hub
     from twin.store import Store
 
     store = Store.open(data / "hub.sqlite3")
     try:
+        creds_path = data / "creds.json"
+        reuse = reusable_fleet(store, cars, apps, creds_path)
         async with trio.open_nursery() as nursery:
             hub = await nursery.start(serve_hub, store, HubConfig(port=0, **(config or LOAD_HUB_CONFIG)))
-            creds_path = data / "creds.json"
-            if not creds_path.exists():
-                creds = await provision(hub, store, cars, apps)
-                await hub.settle()
-                creds_path.write_text(json.dumps(creds))
+            if reuse is None:
+                await provision_fleet(hub, store, cars, apps, creds_path)
             tune_gc()
             print(f"READY {hub.port}", flush=True)
 

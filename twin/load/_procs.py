@@ -1,6 +1,7 @@
 """Process helpers shared by `twin load` and `bench/hub.py`: CPU and memory of a pid (from
-/proc), the garbage-collector tuning every load process applies, and line-based child
-processes (the child says a word on stdout when ready, the parent closes stdin to stop it)."""
+/proc), the garbage-collector tuning every load process applies, the open-files limit, and
+line-based child processes (the child says a word on stdout when ready, the parent closes
+stdin to stop it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import subprocess
 import time
 
-__all__ = ["cpu_s", "rss_kb", "stop", "tune_gc", "wait_for"]
+__all__ = ["cpu_s", "open_files_limit", "rss_kb", "stop", "tune_gc", "wait_for"]
 
 
 def rss_kb(pid: int) -> int:
@@ -27,6 +28,25 @@ def cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_files_limit(needed: int) -> int:
+    """Raise this process's soft limit of open files (RLIMIT_NOFILE) to `needed`, as far as the
+    hard limit allows, and return the soft limit in force; child processes inherit it.
+
+    Every websocket is a file descriptor, in the hub and in the generator. Many systems start
+    processes with a soft limit of 1024 under a much higher hard limit; left there, a hub
+    loaded with a few thousand cars fails to accept (EMFILE) and the ramp never completes."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return needed if soft == resource.RLIM_INFINITY else soft
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
 
 
 def tune_gc() -> None:

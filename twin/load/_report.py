@@ -266,5 +266,12 @@ def format_table(report: dict[str, Any], file: IO[str]) -> None:
     if "hub_cpu_s" in report:
         cpu += f", hub CPU {report['hub_cpu_s']} s ({report.get('hub_cpu_share')} of a core)"
     lines.append(cpu + f"; send lag p99 {report['send_lag_p99_ms']} ms")
+    memory = [f"{who} {report[key] / 1024:,.0f} MB" for who, key in (("generator", "generator_rss_kb"), ("hub", "hub_rss_kb"))
+              if report.get(key)]
+    closing = [f"links and sessions closed in {report['close_s']} s"] if report.get("close_s") is not None else []
+    if report.get("hub_connections_left"):
+        closing.append(f"the hub still held {report['hub_connections_left']} connection(s) afterwards")
+    if memory or closing:
+        lines.append("; ".join(([f"memory (RSS at the end of the window): {', '.join(memory)}"] if memory else []) + closing))
     for line in lines:
         print(line, file=file)

@@ -2,13 +2,23 @@
 worker processes, start them together, show progress, merge their results, judge thresholds.
 
 Processes talk in lines: a worker prints `READY` once its cars and apps are connected,
-`PROGRESS {json}` every interval and `RESULT {json}` at the end; the conductor answers READY
-with `GO <wall-clock start>` so every worker's open-loop schedule starts at the same instant.
+`PROGRESS {json}` every interval, `RESULT {json}` as soon as its measured window is over and
+`CLOSED {json}` once its links and sessions are closed; the conductor answers READY with
+`GO <wall-clock start>` so every worker's open-loop schedule starts at the same instant, and
+the last RESULT with `CLOSE`.
+
+The end, in order: every RESULT in, the embedded hub's statistics are read (the run's figures
+are final, every connection still held); on CLOSE the workers close everything together (the
+generator starts each close handshake) and exit; the conductor waits until the hub has let go
+of every connection, then stops it. The report so never depends on the close, and the hub is
+never stopped with sockets its peers have closed but it has not.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import queue
 import shutil
@@ -23,7 +33,7 @@ from typing import IO, Any
 import attrs
 
 from ._hist import merge, summary
-from ._procs import cpu_s, stop, wait_for
+from ._procs import cpu_s, open_files_limit, rss_kb, stop, wait_for
 from ._profile import DEFAULT_PROFILE, Profile
 from ._report import (
     Threshold,
@@ -35,13 +45,13 @@ from ._report import (
     write_svg,
 )
 
-__all__ = ["LoadOptions", "run_load", "split_work"]
+__all__ = ["LoadOptions", "check_open_files", "read_creds", "run_load", "select_fleet", "split_work"]
 
 
 @attrs.frozen(kw_only=True)
 class LoadOptions:
-    cars: int = 100
-    apps: int = 10
+    cars: int | None = 100  # None (with `hub`): every car of the credentials file
+    apps: int | None = 10  # None (with `hub`): every app of the credentials file
     duration: float = 10.0
     rate: float | None = None  # commands/s in all; None: profile.rate_per_app * apps
     spawn_rate: float = 500.0  # car connections per second, in all
@@ -53,6 +63,40 @@ class LoadOptions:
     seed: int = 0
     interval: float = 1.0
     hub_command_timeout: float | None = None
+
+
+def select_fleet(creds: dict[str, Any], cars: int | None, apps: int | None) -> dict[str, Any]:
+    """The part of a credentials file a run uses: its first `apps` apps and `cars` of their cars
+    (None: all), taken round robin so that the cars stay spread over the apps. An app only
+    commands the cars it keeps: a car nobody hosts would answer `offline`, an error."""
+    have = creds["apps"][: len(creds["apps"]) if apps is None else apps]
+    if apps is not None and len(have) < apps:
+        raise ValueError(f"the credentials file holds {len(creds['apps'])} apps, not {apps}")
+    pool = sum(len(e["cars"]) for e in have)
+    want = pool if cars is None else cars
+    if want > pool:
+        raise ValueError(f"the first {len(have)} apps of the credentials file own {pool} cars, not {want}")
+    kept: list[list[str]] = [[] for _ in have]
+    taken, depth = 0, 0
+    while taken < want:
+        for i, entry in enumerate(have):
+            if taken < want and depth < len(entry["cars"]):
+                kept[i].append(entry["cars"][depth])
+                taken += 1
+        depth += 1
+    chosen = [dict(entry, cars=mine) for entry, mine in zip(have, kept)]
+    return {"apps": chosen, "cars": {c.removeprefix("car:"): creds["cars"][c.removeprefix("car:")] for e in chosen for c in e["cars"]}}
+
+
+def read_creds(path: str | Path, cars: int | None = None, apps: int | None = None) -> dict[str, Any]:
+    """`select_fleet` of the credentials file at `path`; ValueError (or OSError) saying what is wrong."""
+    try:
+        creds = json.loads(Path(path).read_text())
+        return select_fleet(creds, cars, apps)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path} is not a load credentials file (as `twin serve --load-fleet` writes): {exc!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def split_work(creds: dict[str, Any], workers: int) -> list[tuple[list[dict[str, Any]], list[list[str]]]]:
@@ -83,11 +127,15 @@ class _Worker:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             word, _, rest = line.strip().partition(" ")
-            if word in ("PROGRESS", "RESULT"):
+            if word in ("PROGRESS", "RESULT", "CLOSED"):
                 events.put((self.index, word, json.loads(rest)))
             elif word == "READY":
                 events.put((self.index, word, None))
         events.put((self.index, "EXIT", self.proc.wait()))
+
+
+#: A worker's phases in order; the display shows the earliest any worker is in (but "run" first).
+_PHASES = ("run", "ramp", "ready", "closing", "closed")
 
 
 class _Display:
@@ -99,6 +147,7 @@ class _Display:
         self.live = None
         self.last: dict[int, dict[str, Any]] = {}
         self.t_before = self.t0 = time.monotonic()
+        self.closing_since: float | None = None
         if live is None:
             live = file.isatty()
         if live:
@@ -121,10 +170,17 @@ class _Display:
         rate = s["count"] / max(1e-9, now - self.t_before)
         self.t_before = now
         p99 = s["p99_ms"]
-        phases = {p["phase"] for p in ps}
-        phase = "run" if "run" in phases else min(phases)
-        t = max((p["t"] or 0) for p in ps) if phase == "run" else now - self.t0
-        text = (f"[{phase} {t:5.1f}s] cars {sum(p['cars'] for p in ps)}/{self.target_cars}  apps {sum(p['apps'] for p in ps)}  "
+        phase = min((p["phase"] for p in ps), key=_PHASES.index)
+        if phase == "run":
+            t = max((p["t"] or 0) for p in ps)
+        elif phase in ("closing", "closed"):  # since the close began, not since the start
+            self.closing_since = now if self.closing_since is None else self.closing_since
+            t = now - self.closing_since
+        else:
+            t = now - self.t0
+        cars = (f"cars {sum(p['cars'] for p in ps)}/{self.target_cars}" if phase not in ("closing", "closed")
+                else f"cars still linked {sum(p.get('links', 0) for p in ps)}/{self.target_cars}")
+        text = (f"[{phase} {t:5.1f}s] {cars}  apps {sum(p['apps'] for p in ps)}  "
                 f"commands/s {rate:,.0f}  p99 {'-' if p99 is None else f'{p99:.1f} ms'}  errors {sum(p['errors'] for p in ps)}  "
                 f"in flight {sum(p['in_flight'] for p in ps)}  alerts {sum(p['alerts'] for p in ps)}")
         if self.live is not None:
@@ -139,6 +195,59 @@ class _Display:
             self.live.stop()
 
 
+#: File descriptors a load process needs besides its sockets: the store, pipes, threads, imports.
+FD_SLACK = 256
+
+
+def check_open_files(cars: int, apps: int, workers: int, *, embedded: bool) -> None:
+    """Make sure the hub (`embedded`) and each worker may open a socket per car and app: raise
+    the soft limit of open files where the hard limit allows (the processes started later
+    inherit it); raise ValueError saying what to do where it does not."""
+    workers = max(1, min(workers, apps))
+    per_worker = FD_SLACK + -(-cars // workers) + -(-apps // workers)
+    hub = FD_SLACK + cars + apps if embedded else 0
+    needed = max(per_worker, hub)
+    limit = open_files_limit(needed)
+    if limit < needed:
+        who, hint = ("the embedded hub", "") if hub >= per_worker else ("each worker", ", or use more --workers")
+        raise ValueError(f"{cars} cars and {apps} apps need about {needed} open files in {who}, but the limit is {limit}: "
+                         f"raise it (ulimit -n {needed}){hint}")
+
+
+#: How long the workers may take to close, once every result is in, before they are stopped.
+CLOSE_WAIT_S = 60.0
+
+
+def _tell(workers: list[_Worker], line: str) -> None:
+    """Write `line` to every worker's stdin (one that already exited says so with its EXIT)."""
+    for w in workers:
+        assert w.proc.stdin is not None
+        with contextlib.suppress(OSError, ValueError):  # a broken pipe, or stdin already closed
+            w.proc.stdin.write(line + "\n")
+            w.proc.stdin.flush()
+
+
+def _hub_stats(hub_proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """`Hub.statistics()` of the embedded hub process, asked on its stdin."""
+    assert hub_proc.stdin is not None
+    hub_proc.stdin.write("stats\n")
+    hub_proc.stdin.flush()
+    return json.loads(wait_for(hub_proc, "STATS").split(" ", 1)[1])  # type: ignore[no-any-return]
+
+
+def _wait_released(hub_proc: subprocess.Popen[str], timeout: float = 10.0) -> int:
+    """Once the workers have closed: wait until the hub has let go of every app session and
+    vehicle link (a peer's close is answered before the hub's handler has cleaned up); return
+    how many it still held when `timeout` ran out (0: all released)."""
+    end = time.monotonic() + timeout
+    while True:
+        s = _hub_stats(hub_proc)
+        left = int(s["app_sessions"]) + int(s["vehicle_links"])
+        if left == 0 or time.monotonic() >= end:
+            return left
+        time.sleep(0.05)
+
+
 def run_load(opts: LoadOptions, *, file: IO[str] | None = None, live: bool | None = None) -> dict[str, Any]:
     """Run the load as `opts` says and return the report (thresholds are the caller's)."""
     file = sys.stderr if file is None else file
@@ -150,6 +259,9 @@ def run_load(opts: LoadOptions, *, file: IO[str] | None = None, live: bool | Non
     running: list[_Worker] = []
     try:
         if opts.hub is None:
+            if opts.cars is None or opts.apps is None:
+                raise ValueError("an embedded hub needs the size of its fleet: cars and apps")
+            check_open_files(opts.cars, opts.apps, opts.workers, embedded=True)
             cmd = [sys.executable, "-m", "twin.load._main", "hub", "--data", str(data), "--cars", str(opts.cars), "--apps", str(opts.apps)]
             if opts.hub_command_timeout is not None:
                 cmd += ["--command-timeout", str(opts.hub_command_timeout)]
@@ -162,7 +274,9 @@ def run_load(opts: LoadOptions, *, file: IO[str] | None = None, live: bool | Non
             if opts.creds is None:
                 raise ValueError("--hub needs --creds FILE: the accounts and car secrets to use (the format the embedded hub writes)")
             url = opts.hub
-            creds = json.loads(Path(opts.creds).read_text())
+            creds = read_creds(opts.creds, opts.cars, opts.apps)
+            check_open_files(len(creds["cars"]), len(creds["apps"]), opts.workers, embedded=False)
+            print(f"loading {url} with {len(creds['cars'])} cars and {len(creds['apps'])} apps of {opts.creds}", file=file, flush=True)
         workers = max(1, min(opts.workers, len(creds["apps"]) or 1))
         rate = opts.rate if opts.rate is not None else opts.profile.rate_per_app * len(creds["apps"])
         events: queue.Queue[tuple[int, str, Any]] = queue.Queue()
@@ -179,14 +293,19 @@ def run_load(opts: LoadOptions, *, file: IO[str] | None = None, live: bool | Non
         display = _Display(file, live, len(creds["cars"]))
         ready: set[int] = set()
         results: dict[int, dict[str, Any]] = {}
+        closed: dict[int, dict[str, Any]] = {}
+        exited: set[int] = set()
         cpu_hub = 0.0
+        hub_stats: dict[str, Any] | None = None
+        hub_rss = 0
         measured: set[int] = set()
         next_tick = time.monotonic() + opts.interval
+        close_deadline = math.inf
         started = False
         assert display is not None
-        while len(results) < workers:
+        while len(exited) < workers and time.monotonic() < close_deadline:
             try:
-                w, word, payload = events.get(timeout=max(0.0, next_tick - time.monotonic()))
+                w, word, payload = events.get(timeout=max(0.0, min(next_tick, close_deadline) - time.monotonic()))
             except queue.Empty:
                 display.tick()
                 next_tick += opts.interval
@@ -202,36 +321,37 @@ def run_load(opts: LoadOptions, *, file: IO[str] | None = None, live: bool | Non
                 if len(ready) == workers and not started:
                     started = True
                     cpu_hub = cpu_s(hub_proc.pid) if hub_proc else 0.0
-                    go = f"GO {time.time() + 0.1!r}\n"
-                    for p in running:
-                        assert p.proc.stdin is not None
-                        p.proc.stdin.write(go)
-                        p.proc.stdin.flush()
+                    _tell(running, f"GO {time.time() + 0.1!r}")
             elif word == "RESULT":
                 results[w] = payload
-            elif word == "EXIT" and w not in results:
-                raise RuntimeError(f"load worker {w} exited ({payload}) without a result")
+                if len(results) == workers:
+                    close_deadline = time.monotonic() + CLOSE_WAIT_S
+                    if hub_proc is not None:  # the run's figures are final; every connection is still held
+                        hub_stats, hub_rss = _hub_stats(hub_proc), rss_kb(hub_proc.pid)
+                    _tell(running, "CLOSE")
+            elif word == "CLOSED":
+                closed[w] = payload
+            elif word == "EXIT":
+                exited.add(w)
+                if w not in results:
+                    raise RuntimeError(f"load worker {w} exited ({payload}) without a result")
         display.tick()
         cpu_gen_proc = sum(r["cpu_s"] for r in results.values())
-        hub_stats: dict[str, Any] | None = None
-        if hub_proc is not None:
-            assert hub_proc.stdin is not None
-            for p in running:
-                p.proc.wait(timeout=60)
-            hub_proc.stdin.write("stats\n")
-            hub_proc.stdin.flush()
-            hub_stats = json.loads(wait_for(hub_proc, "STATS").split(" ", 1)[1])
         duration = max(r["run_s"] for r in results.values())
         hub = None
         if hub_proc is not None:
-            hub = {"hub_cpu_s": round(cpu_hub, 3), "hub_cpu_share": round(cpu_hub / duration, 2),
-                   "statistics": hub_stats}
-        options = {"cars": opts.cars, "apps": opts.apps, "duration": opts.duration, "rate": rate, "workers": workers,
+            left = _wait_released(hub_proc)
+            hub = {"hub_cpu_s": round(cpu_hub, 3), "hub_cpu_share": round(cpu_hub / duration, 2), "hub_rss_kb": hub_rss,
+                   "hub_connections_left": left, "statistics": hub_stats}
+        options = {"cars": len(creds["cars"]), "apps": len(creds["apps"]), "duration": opts.duration, "rate": rate, "workers": workers,
                    "spawn_rate": opts.spawn_rate, "hub": opts.hub or "embedded", "timeout": opts.timeout, "seed": opts.seed,
                    "profile": opts.profile.to_plain()}
         report = build_report([results[w] for w in sorted(results)], options=options, hub=hub, interval=opts.interval)
         report["generator_cpu_share"] = round(cpu_gen_proc / duration, 2)
+        report["generator_rss_kb"] = sum(r.get("rss_kb", 0) for r in results.values())
         report["cpu_cores"] = os.cpu_count()
+        # how long the workers took to close every link and session (None: a worker did not say)
+        report["close_s"] = max(c["close_s"] for c in closed.values()) if len(closed) == workers else None
         return report
     finally:
         if display is not None:

@@ -1,4 +1,11 @@
-"""`twin serve`: the hub as a command, with an optional ready-made demo fleet.
+"""`twin serve`: the hub as a command, with an optional ready-made demo fleet, and an optional
+load fleet for `twin load --hub` run from elsewhere.
+
+The load fleet (`--load-fleet CARS:APPS --creds FILE`) is the one `twin load` provisions in
+its embedded hub (`twin.load.provision_fleet`): accounts `app<n>@load` owning linked cars
+`b<n>`, their tokens and link secrets written to FILE, the file `twin load --creds` reads.
+Serving the same store again with the same fleet and file reuses them; a store holding a
+different load fleet is refused before the hub listens (`twin.load.reusable_fleet`).
 
 Ctrl-C (SIGINT) and SIGTERM start the graceful shutdown: stop accepting, let in-flight
 commands finish for `drain_timeout` seconds and refuse the rest with `offline`, commit every
@@ -11,6 +18,7 @@ from __future__ import annotations
 import signal
 import sys
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable, TextIO
 
 import trio
@@ -63,19 +71,32 @@ def _tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout, record: str | None = None) -> None:
-    """Serve until SIGINT/SIGTERM; with `record`, behind a proxy writing every inbound frame."""
+async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout, record: str | None = None,
+                    load_fleet: tuple[int, int] | None = None, creds: str | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; with `record`, behind a proxy writing every inbound frame;
+    with `load_fleet` (cars, apps), holding that load fleet, its credentials in `creds`.
+    Raises `twin.load.FleetMismatch`, before listening, if the store holds another one."""
     from twin.store import Store
 
     store = Store.open(data)
     try:
         fresh = not list(store.accounts())
+        reuse = None
+        if load_fleet is not None:
+            from twin.load import reusable_fleet
+
+            if creds is None:
+                raise ValueError("a load fleet needs the path of its credentials file")
+            reuse = reusable_fleet(store, *load_fleet, Path(creds))
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with _open_hub(store, host, port, record) as (hub, url, begin):
                 if demo and fresh:
                     await provision_demo(hub, out)
                 elif demo:
                     print(f"{data} already has accounts: not provisioning the demo again", file=out)
+                if load_fleet is not None:
+                    assert creds is not None
+                    await _load_fleet(hub, store, load_fleet, creds, reuse, url, out)
                 await hub.settle()
                 begin()
                 _tune_gc()
@@ -88,6 +109,21 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
     finally:
         store.close()
     print("stopped; every state is saved", file=out, flush=True)
+
+
+async def _load_fleet(hub: Hub, store: Any, fleet: tuple[int, int], creds: str, reuse: dict[str, Any] | None, url: str,
+                      out: TextIO) -> None:
+    """Provision the load fleet (unless `reuse`) and say how to load this hub with it."""
+    cars, apps = fleet
+    if reuse is None:
+        from twin.load import provision_fleet
+
+        print(f"provisioning a load fleet: {cars} cars on vehicle links, {apps} app accounts...", file=out, flush=True)
+        await provision_fleet(hub, store, cars, apps, Path(creds))
+        print(f"load fleet credentials written to {creds}", file=out)
+    else:
+        print(f"load fleet: reusing the {cars} cars and {apps} app accounts of {creds}", file=out)
+    print(f"  load it with: twin load --hub {url} --creds {creds}", file=out)
 
 
 @asynccontextmanager
@@ -108,9 +144,18 @@ async def _open_hub(store: Any, host: str, port: int, record: str | None) -> Asy
             hub.shutdown()
 
 
-def serve_main(*, host: str, port: int, data: str, demo: bool, record: str | None = None) -> int:
+def serve_main(*, host: str, port: int, data: str, demo: bool, record: str | None = None,
+               load_fleet: tuple[int, int] | None = None, creds: str | None = None) -> int:
+    """`twin serve`: 0 once stopped by a signal, 1 if it cannot listen, 2 if the store holds
+    another load fleet than `load_fleet` with `creds`."""
+    from twin.load import FleetMismatch, open_files_limit
+
+    open_files_limit(1 << 20)  # a socket per connection: as many as the hard limit allows
     try:
-        trio.run(run_serve, host, port, data, demo, sys.stdout, record)
+        trio.run(run_serve, host, port, data, demo, sys.stdout, record, load_fleet, creds)
+    except FleetMismatch as exc:
+        print(f"twin serve: {data}: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"twin serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
