@@ -48,7 +48,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-from twin.load import LOAD_HUB_CONFIG, cpu_s, provision, rss_kb, tune_gc
+from twin.load import LOAD_HUB_CONFIG, cpu_s, provision, rss_kb
+from twin.server import tune_gc
 from twin.load._procs import stop, wait_for
 
 # --- roles, each run in its own process

@@ -16,7 +16,6 @@ from ._hubproc import reusable_fleet as reusable_fleet
 from ._procs import cpu_s as cpu_s
 from ._procs import open_files_limit as open_files_limit
 from ._procs import rss_kb as rss_kb
-from ._procs import tune_gc as tune_gc
 from ._profile import COMMANDS as COMMANDS
 from ._profile import DEFAULT_PROFILE as DEFAULT_PROFILE
 from ._profile import Profile as Profile
@@ -41,5 +40,5 @@ __all__ = [
     "COMMANDS", "DEFAULT_PROFILE", "LOAD_HUB_CONFIG", "FleetMismatch", "LoadOptions", "Profile", "Threshold", "build_report",
     "check_open_files", "check_thresholds", "cpu_s", "load_main", "load_profile", "merge", "new_histogram",
     "open_files_limit", "parse_threshold", "provision", "provision_fleet", "read_creds", "reusable_fleet", "rss_kb",
-    "run_load", "run_worker", "select_fleet", "split_work", "summary", "tune_gc", "write_csv", "write_json", "write_svg",
+    "run_load", "run_worker", "select_fleet", "split_work", "summary", "write_csv", "write_json", "write_svg",
 ]

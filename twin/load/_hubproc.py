@@ -25,7 +25,6 @@ from typing import Any
 import attrs
 import trio
 
-from ._procs import tune_gc
 
 __all__ = ["LOAD_HUB_CONFIG", "FleetMismatch", "provision", "provision_fleet", "reusable_fleet"]
 
@@ -112,7 +111,7 @@ def _write_private(path: Path, text: str) -> None:
 
 async def serve(data: Path, cars: int, apps: int, config: dict[str, Any] | None = None) -> None:
     """Provision (unless `data` already holds this fleet), print READY, serve until stdin closes."""
-    from twin.server import HubConfig, serve_hub
+    from twin.server import HubConfig, serve_hub, tune_gc
     from twin.store import Store
 
     store = Store.open(data / "hub.sqlite3")

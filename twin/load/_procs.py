@@ -11,7 +11,7 @@ import os
 import subprocess
 import time
 
-__all__ = ["cpu_s", "open_files_limit", "rss_kb", "stop", "tune_gc", "wait_for"]
+__all__ = ["cpu_s", "open_files_limit", "rss_kb", "stop", "wait_for"]
 
 
 def rss_kb(pid: int) -> int:
@@ -47,13 +47,6 @@ def open_files_limit(needed: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft
-
-
-def tune_gc() -> None:
-    """What `twin serve` does once loaded: keep the long-lived objects out of the collector's
-    scans and collect the young generation less often."""
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
 
 
 def wait_for(proc: subprocess.Popen[str], word: str, timeout: float = 600) -> str:

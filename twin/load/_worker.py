@@ -59,9 +59,10 @@ from twin.protocol import (
     PositionReported,
     Power,
 )
+from twin.server import tune_gc
 
 from ._hist import encode, new_histogram, record
-from ._procs import rss_kb, tune_gc
+from ._procs import rss_kb
 from ._profile import COMMANDS, Profile
 
 __all__ = ["run_worker"]

@@ -12,4 +12,5 @@ from ._hub import (
     open_hub as open_hub,
     serve_hub as serve_hub,
 )
+from ._gc import tune_gc as tune_gc
 from ._states import from_plain as from_plain, to_plain as to_plain

@@ -26,6 +26,7 @@ import trio
 from twin.model import new_vehicle
 from twin.protocol import Plan, Position, Powertrain, ShareAccept, ShareInvite
 
+from ._gc import tune_gc
 from ._hub import Hub, HubConfig, serve_hub
 
 DEMO_PASSWORD = "twin-demo"
@@ -61,16 +62,6 @@ async def provision_demo(hub: Hub, out: TextIO = sys.stdout) -> None:
     print(f"  car:demo-1 is shared by {alice} with {bob}", file=out)
 
 
-def _tune_gc() -> None:
-    """Once the twins are loaded: move them out of the cyclic collector's scans (`gc.freeze`)
-    and collect less often. A hub holds millions of long-lived objects; without this, full
-    collections cost about a fifth of its CPU under load and show up as latency spikes."""
-    import gc
-
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-
-
 async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout, record: str | None = None,
                     load_fleet: tuple[int, int] | None = None, creds: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM; with `record`, behind a proxy writing every inbound frame;
@@ -99,7 +90,7 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
                     await _load_fleet(hub, store, load_fleet, creds, reuse, url, out)
                 await hub.settle()
                 begin()
-                _tune_gc()
+                tune_gc()
                 recording = f"; recording inbound frames to {record}" if record else ""
                 print(f"twin hub listening on {url} (store {data}){recording}; Ctrl-C to stop", file=out, flush=True)
                 async for signum in signals:
