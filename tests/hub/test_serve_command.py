@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -25,19 +26,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _wait_until_listening(proc: subprocess.Popen[str]) -> list[str]:
-    """The lines `twin serve` printed up to its "listening" line (demo provisioned by then)."""
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while not lines or "listening on" not in lines[-1]:
-        line = await trio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
-        if not line:
-            raise AssertionError("twin serve exited early:\n" + "".join(lines))
-        lines.append(line)
-    return lines
-
-
-async def test_serve_demo_records_a_trace_that_replays(tmp_path: Path) -> None:
+async def test_serve_demo_records_a_trace_that_replays(tmp_path: Path, until_listening: Any) -> None:
     port = _free_port()
     url = f"ws://127.0.0.1:{port}/"
     trace = tmp_path / "live.trace.jsonl"
@@ -45,7 +34,7 @@ async def test_serve_demo_records_a_trace_that_replays(tmp_path: Path) -> None:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         with trio.fail_after(30):
-            printed = await _wait_until_listening(proc)
+            printed = await until_listening(proc)
             async with open_app_session(url, email="alice@example.com", password="twin-demo") as alice:
                 await alice.lock("car:demo-1")
             async with open_app_session(url, email="bob@example.com", password="twin-demo") as bob:

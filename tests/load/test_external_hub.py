@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -29,18 +30,11 @@ def _serve(data: Path, creds: Path, fleet: str = "20:4") -> subprocess.Popen[str
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-async def _listening(proc: subprocess.Popen[str]) -> tuple[str, list[str]]:
-    """The hub's URL, from its "listening on" line, and the lines printed up to it."""
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while not lines or "listening on" not in lines[-1]:
-        line = await trio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
-        if not line:
-            raise AssertionError("twin serve exited early:\n" + "".join(lines))
-        lines.append(line)
-    url = re.search(r"listening on (ws://\S+)", lines[-1])
-    assert url is not None, lines[-1]
-    return url.group(1), lines
+def _url(printed: list[str]) -> str:
+    """The hub's URL, from its "listening on" line."""
+    url = re.search(r"listening on (ws://\S+)", printed[-1])
+    assert url is not None, printed[-1]
+    return url.group(1)
 
 
 def _terminate(proc: subprocess.Popen[str]) -> str:
@@ -50,12 +44,13 @@ def _terminate(proc: subprocess.Popen[str]) -> str:
     return out
 
 
-async def test_load_a_hub_served_with_a_load_fleet(tmp_path: Path) -> None:
+async def test_load_a_hub_served_with_a_load_fleet(tmp_path: Path, until_listening: Any) -> None:
     data, creds, report = tmp_path / "hub.sqlite3", tmp_path / "creds.json", tmp_path / "load.json"
     hub = _serve(data, creds)
     try:
         with trio.fail_after(60):
-            url, printed = await _listening(hub)
+            printed = await until_listening(hub)
+            url = _url(printed)
             assert f"twin load --hub {url} --creds {creds}" in "".join(printed)
             load = await trio.run_process(
                 [sys.executable, "-m", "twin.cli", "load", "--hub", url, "--creds", str(creds), "--duration", "2s",
@@ -81,7 +76,7 @@ async def test_load_a_hub_served_with_a_load_fleet(tmp_path: Path) -> None:
     again = _serve(data, creds)
     try:
         with trio.fail_after(30):
-            _, printed = await _listening(again)
+            printed = await until_listening(again)
         _terminate(again)
     finally:
         if again.poll() is None:
