@@ -15,6 +15,13 @@ command also makes the car push a `state_changed` to the owner's app and send a 
 Then, at the same concurrency (`apps` connections with `depth` requests in flight each), a
 bare trio-websocket echo server in its own process is measured the same way: `echo_per_s`.
 
+Last, the ceiling of any hub on this machine and library: a bare trio-websocket forwarder
+with the same connections and the same frames per command (`accepted`, the command passed to
+the car's link, its reply and, for `lock`, the state push and the checkpoint), of the real
+sizes, and none of the hub's work (no decoding, rules, routing table or store), between link
+and app processes that only answer and count frames: `forward_per_s`, and `commands_vs_forward`
+for how close the hub comes to it.
+
 Hub memory per connection = (hub RSS with every link and session connected - hub RSS with the
 same cars and accounts loaded but nothing connected) / connections. CPU figures are each
 process's user+system time during the measured seconds (`hub_cpu_us_per_command` is the hub's
@@ -267,6 +274,174 @@ def _signal_profiled(roles: dict[str, list[subprocess.Popen[str]]], signum: int)
                     proc.send_signal(signum)
 
 
+# --- the forwarder: the hub's frame pattern with none of its work, the ceiling of any hub here
+#
+# Frames start with an 8-byte key (worker, sequence) and the app's number; an app's command
+# also names its car. The forwarder answers each command with an `accepted` and passes it to
+# the car's link; the link answers with a reply (and, for `lock`, an event for the app and a
+# checkpoint for the forwarder, which keeps it); the forwarder passes the reply and the event
+# to the app. Sizes are those of the real frames.
+
+_SIZES = {"command": 60, "accepted": 50, "reply": 430, "event": 440, "checkpoint": 180}
+
+
+def _frames_per_command(args: argparse.Namespace) -> int:
+    """Frames an app waits for per command: `accepted`, the reply, and a lock's state push."""
+    return 3 if args.command == "lock" else 2
+
+
+async def role_forwarder(args: argparse.Namespace) -> None:
+    from trio_websocket import ConnectionClosed, serve_websocket
+
+    links: dict[int, Any] = {}
+    apps: dict[int, Any] = {}
+    kept = 0
+
+    async def handle(request: Any) -> None:
+        nonlocal kept
+        ws = await request.accept()
+        hello = await ws.get_message()
+        who = int(hello[1:])
+        try:
+            if hello[:1] == b"L":
+                links[who] = ws
+                while True:
+                    frame = await ws.get_message()
+                    if frame[:1] == b"C":
+                        kept += 1  # a checkpoint stays here
+                        continue
+                    app = apps.get(int.from_bytes(frame[8:12], "big"))
+                    if app is not None:
+                        await app.send_message(frame)
+            else:
+                apps[who] = ws
+                accepted = b"a" * (_SIZES["accepted"] - 8)
+                while True:
+                    frame = await ws.get_message()
+                    await ws.send_message(frame[:8] + accepted)
+                    await links[int.from_bytes(frame[12:16], "big")].send_message(frame)
+        except ConnectionClosed:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_websocket, handle, "127.0.0.1", 0, None)
+        tune_gc()
+        print(f"READY {server.port}", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.read)
+        nursery.cancel_scope.cancel()
+
+
+async def role_forward_links(args: argparse.Namespace) -> None:
+    """Cars [first, last) of the forwarder: answer each command as the hub's links would."""
+    from trio_websocket import ConnectionClosed
+
+    from twin.client import open_websocket
+
+    url = f"ws://127.0.0.1:{args.port}/"
+    lock = args.command == "lock"
+    reply, event = b"r" * (_SIZES["reply"] - 12), b"e" * (_SIZES["event"] - 12)
+    checkpoint = b"C" * _SIZES["checkpoint"]
+    connected = 0
+
+    async def car(n: int) -> None:
+        nonlocal connected
+        async with open_websocket(url) as ws:
+            await ws.send_message(b"L%d" % n)
+            connected += 1
+            if connected == args.last - args.first:
+                tune_gc()
+                print("LINKED", flush=True)
+            try:
+                while True:
+                    head = (await ws.get_message())[:12]
+                    await ws.send_message(head + reply)
+                    if lock:
+                        await ws.send_message(head + event)
+                        await ws.send_message(checkpoint)
+            except ConnectionClosed:
+                pass
+
+    async with trio.open_nursery() as nursery:
+        limit = trio.CapacityLimiter(50)
+
+        async def start(n: int) -> None:
+            async with limit:
+                nursery.start_soon(car, n)
+                await trio.sleep(0.002)
+
+        for n in range(args.first, args.last):
+            await start(n)
+        await trio.to_thread.run_sync(sys.stdin.read)
+        nursery.cancel_scope.cancel()
+
+
+async def role_forward_apps(args: argparse.Namespace) -> None:
+    """`apps` connections with `depth` commands in flight each, to their own cars, as the app
+    sessions send them; a command is done when all its frames came back."""
+    from twin.client import open_websocket
+
+    url = f"ws://127.0.0.1:{args.port}/"
+    latencies: list[float] = []
+    ready = 0
+    all_ready, go = trio.Event(), trio.Event()
+    deadline = [0.0]
+    expected = _frames_per_command(args)
+    per_app = max(1, args.cars // args.apps)
+    padding = b"x" * (_SIZES["command"] - 16)
+
+    async def app(a: int) -> None:
+        nonlocal ready
+        async with open_websocket(url) as ws:
+            await ws.send_message(b"A%d" % a)
+            ready += 1
+            if ready == args.apps:
+                all_ready.set()
+            await go.wait()
+            waiting: dict[bytes, list[Any]] = {}  # key -> [frames still due, done event]
+
+            async def reader() -> None:
+                while True:
+                    entry = waiting[(await ws.get_message())[:8]]
+                    entry[0] -= 1
+                    if entry[0] == 0:
+                        entry[1].set()
+
+            async def worker(w: int) -> None:
+                rng = random.Random(a * 1000 + w)
+                n = 0
+                while time.perf_counter() < deadline[0]:
+                    n += 1
+                    key = w.to_bytes(4, "big") + n.to_bytes(4, "big")
+                    done = trio.Event()
+                    waiting[key] = [expected, done]
+                    car = a * per_app + rng.randrange(per_app)
+                    t = time.perf_counter()
+                    await ws.send_message(key + a.to_bytes(4, "big") + car.to_bytes(4, "big") + padding)
+                    await done.wait()
+                    latencies.append(time.perf_counter() - t)
+                    del waiting[key]
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                async with trio.open_nursery() as workers:
+                    for w in range(args.depth):
+                        workers.start_soon(worker, w)
+                nursery.cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for a in range(args.apps):
+            nursery.start_soon(app, a)
+        await all_ready.wait()
+        tune_gc()
+        print("APPS", flush=True)
+        await trio.to_thread.run_sync(sys.stdin.readline)
+        started = time.perf_counter()
+        deadline[0] = started + args.seconds
+        go.set()
+    wall = time.perf_counter() - started
+    print(json.dumps(_figures(latencies, wall)), flush=True)
+
+
 # --- the conductor
 
 
@@ -275,6 +450,16 @@ def spawn(role: str, args: argparse.Namespace, *extra: str) -> subprocess.Popen[
            "--apps", str(args.apps), "--depth", str(args.depth), "--seconds", str(args.seconds),
            "--command", args.command, *extra]
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def spawn_links(role: str, args: argparse.Namespace, port: str) -> list[subprocess.Popen[str]]:
+    """`--link-procs` processes of `role` hosting the cars between them; once all are linked."""
+    per = -(-args.cars // args.link_procs)
+    links = [spawn(role, args, "--port", port, "--first", str(p * per), "--last", str(min(args.cars, (p + 1) * per)))
+             for p in range(args.link_procs)]
+    for proc in links:
+        wait_for(proc, "LINKED")
+    return links
 
 
 def go(clients: subprocess.Popen[str], who: str) -> dict[str, Any]:
@@ -300,14 +485,8 @@ def conduct(args: argparse.Namespace) -> dict[str, Any]:
         port = wait_for(hub, "READY").split()[1]
         time.sleep(1.0)
         rss_idle = rss_kb(hub.pid)
-        links = []
-        per = -(-args.cars // args.link_procs)
-        for p in range(args.link_procs):
-            proc = spawn("links", args, "--port", port, "--first", str(p * per), "--last", str((p + 1) * per))
-            procs.append(proc)
-            links.append(proc)
-        for proc in links:
-            wait_for(proc, "LINKED")
+        links = spawn_links("links", args, port)
+        procs.extend(links)
         apps = spawn("apps", args, "--port", port)
         procs.append(apps)
         wait_for(apps, "APPS")
@@ -339,6 +518,20 @@ def conduct(args: argparse.Namespace) -> dict[str, Any]:
         echo_cpu = cpu_s(echo_server.pid) - echo_cpu
         stop(echo_clients, echo_server)
         procs.clear()
+
+        forwarder = spawn("forwarder", args)
+        procs.append(forwarder)
+        forward_port = wait_for(forwarder, "READY").split()[1]
+        forward_links = spawn_links("forward-links", args, forward_port)
+        procs.extend(forward_links)
+        forward_apps = spawn("forward-apps", args, "--port", forward_port)
+        procs.append(forward_apps)
+        wait_for(forward_apps, "APPS")
+        forward_cpu = cpu_s(forwarder.pid)
+        forward = go(forward_apps, "forwarding app")
+        forward_cpu = cpu_s(forwarder.pid) - forward_cpu
+        stop(forward_apps, *forward_links, forwarder)
+        procs.clear()
     finally:
         stop(*procs)
         shutil.rmtree(args.data, ignore_errors=True)
@@ -365,6 +558,11 @@ def conduct(args: argparse.Namespace) -> dict[str, Any]:
         "echo_server_cpu_us_per_echo": round(echo_cpu / max(1, echo["count"]) * 1e6),
         "echo_p99_ms": echo.get("p99_ms"),
         "commands_vs_echo": round(run["per_s"] / echo["per_s"], 3) if echo["per_s"] else None,
+        "forward_per_s": forward["per_s"],
+        "forward_p99_ms": forward.get("p99_ms"),
+        "forwarder_cpu_us_per_command": round(forward_cpu / max(1, forward["count"]) * 1e6),
+        "forward_vs_echo": round(forward["per_s"] / echo["per_s"], 3) if echo["per_s"] else None,
+        "commands_vs_forward": round(run["per_s"] / forward["per_s"], 3) if forward["per_s"] else None,
     }
 
 
@@ -384,7 +582,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small run (200 cars, 20 apps, 3 s)")
     args = parser.parse_args()
     roles = {"hub": role_hub, "links": role_links, "apps": role_apps,
-             "echo-server": role_echo_server, "echo-clients": role_echo_clients}
+             "echo-server": role_echo_server, "echo-clients": role_echo_clients,
+             "forwarder": role_forwarder, "forward-links": role_forward_links, "forward-apps": role_forward_apps}
     if args.role in roles:
         profile = os.environ.get("TWIN_BENCH_PROFILE")
         if profile and os.environ.get("TWIN_BENCH_PROFILE_ROLE", args.role) == args.role:
