@@ -87,14 +87,17 @@ class Waiter:
 
     def answer(self, reply: Envelope) -> None:
         """Hand `reply` over: wake the parked task or call the callback (once)."""
+        on_reply, self.on_reply = self.on_reply, None
+        if on_reply is not None:
+            # keep neither the request nor the reply: the timeout heap may hold the waiter a
+            # while, and thousands of held replies would weigh on the garbage collector
+            self.request = None
+            on_reply(reply)
+            return
         self.reply = reply
         if self.task is not None:
             reschedule(self.task)
             self.task = None
-        on_reply, self.on_reply = self.on_reply, None
-        self.request = None  # the timeout heap may hold the waiter a while, not the request
-        if on_reply is not None:
-            on_reply(reply)
 
     def abort(self, _: object) -> Abort:
         """The `abort_fn` of the parked asker: it was cancelled, stop waking it."""
