@@ -910,43 +910,46 @@ class Hub:
     # --- vehicle links
 
     async def _link_loop(self, conn: _Conn) -> None:
-        ws, max_bytes, address = conn.ws, self.config.max_frame_bytes, conn.address
-        remote = self._remotes[conn.account]
-        router = self.router
+        ws, remote = conn.ws, self._remotes[conn.account]
         while True:
-            frame = await ws.get_message()
-            self._frames_in += 1
-            if not conn.take_token():
-                conn.error(Code.OVERLOADED, f"over {self.config.link_rate_per_s:g} frames/s; slow down", _peek_id(frame))
-                continue
-            try:
-                env = decode(frame, max_bytes=max_bytes) if isinstance(frame, bytes) else None
-            except ProtocolError as exc:
-                conn.error(exc.code, exc.message, _peek_id(frame))
-                continue
-            if env is None:
-                conn.error(Code.MALFORMED, "send msgpack in binary frames, not text")
-                continue
-            if env.sender and env.sender != address:
-                conn.error(Code.NOT_AUTHORIZED, f"this link speaks as {address}, not {env.sender!r}", env.id)
-                continue
-            body = env.body
-            kind = body.KIND
-            if kind == "reply":
-                remote.inflight.pop((env.target, env.id), "")
-                self._reply(Envelope(body, sender=address, target=env.target, id=env.id, ts=env.ts))
-            elif kind == "session":
-                if type(body) is Checkpoint:
-                    self._checkpoint(conn, remote, env, body)  # type: ignore[arg-type]
-                else:
-                    conn.error(Code.ALREADY_LOGGED_IN, f"already linked as {address}", env.id)
+            # one call per frame, so that nothing decoded stays referenced while the link idles
+            # (thousands of idle links would otherwise keep their last message for the collector)
+            self._link_frame(conn, remote, await ws.get_message())
+
+    def _link_frame(self, conn: _Conn, remote: _Remote, frame: bytes | str) -> None:
+        self._frames_in += 1
+        address = conn.address
+        if not conn.take_token():
+            conn.error(Code.OVERLOADED, f"over {self.config.link_rate_per_s:g} frames/s; slow down", _peek_id(frame))
+            return
+        try:
+            env = decode(frame, max_bytes=self.config.max_frame_bytes) if isinstance(frame, bytes) else None
+        except ProtocolError as exc:
+            conn.error(exc.code, exc.message, _peek_id(frame))
+            return
+        if env is None:
+            conn.error(Code.MALFORMED, "send msgpack in binary frames, not text")
+            return
+        if env.sender and env.sender != address:
+            conn.error(Code.NOT_AUTHORIZED, f"this link speaks as {address}, not {env.sender!r}", env.id)
+            return
+        body = env.body
+        kind = body.KIND
+        if kind == "reply":
+            remote.inflight.pop((env.target, env.id), "")
+            self._reply(Envelope(body, sender=address, target=env.target, id=env.id, ts=env.ts))
+        elif kind == "session":
+            if type(body) is Checkpoint:
+                self._checkpoint(conn, remote, env, body)  # type: ignore[arg-type]
             else:
-                out = Envelope(body, sender=address, target=env.target, id=env.id, ts=env.ts)
-                try:
-                    router.deliver_nowait(out)
-                except DeliveryError as exc:
-                    if is_request(out):
-                        conn.send(encode(out.reply(Error(code=exc.code.value, message=exc.message), self.now())))
+                conn.error(Code.ALREADY_LOGGED_IN, f"already linked as {address}", env.id)
+        else:
+            out = Envelope(body, sender=address, target=env.target, id=env.id, ts=env.ts)
+            try:
+                self.router.deliver_nowait(out)
+            except DeliveryError as exc:
+                if is_request(out):
+                    conn.send(encode(out.reply(Error(code=exc.code.value, message=exc.message), self.now())))
 
     def _checkpoint(self, conn: _Conn, remote: _Remote, env: Envelope, body: Checkpoint) -> None:
         try:
