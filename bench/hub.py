@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,8 @@ sys.path.insert(0, str(HERE.parent))
 
 
 from twin.load import LOAD_HUB_CONFIG, cpu_s, provision, rss_kb
-from twin.server import tune_gc
 from twin.load._procs import stop, wait_for
+from twin.server import tune_gc
 
 # --- roles, each run in its own process
 
@@ -200,6 +201,25 @@ async def role_echo_server(args: argparse.Namespace) -> None:
 
 async def role_echo_clients(args: argparse.Namespace) -> None:
     """`apps` connections, `depth` requests in flight on each, like the app sessions."""
+    payload = b"\x87" + b"x" * 80  # about a command frame
+
+    def request(c: int, key: bytes, rng: random.Random) -> bytes:
+        return key + payload
+
+    await _closed_loop(args, request, hello=None, frames_back=1)
+
+
+async def _closed_loop(
+    args: argparse.Namespace,
+    request: Callable[[int, bytes, random.Random], bytes],
+    *,
+    hello: Callable[[int], bytes] | None,
+    frames_back: int,
+) -> None:
+    """`apps` bare websockets to `args.port`, each with `depth` requests in flight for
+    `seconds` once the parent says go: `request(client, key, rng)` is a frame starting with its
+    8-byte key; a request is done when `frames_back` frames starting with that key came back.
+    Prints the figures as a JSON line."""
     from twin.client import open_websocket
 
     url = f"ws://127.0.0.1:{args.port}/"
@@ -207,32 +227,39 @@ async def role_echo_clients(args: argparse.Namespace) -> None:
     ready = 0
     all_ready, go = trio.Event(), trio.Event()
     deadline = [0.0]
-    payload = b"\x87" + b"x" * 80  # about a command frame
 
     async def client(c: int) -> None:
         nonlocal ready
         async with open_websocket(url) as ws:
+            if hello is not None:
+                await ws.send_message(hello(c))
             ready += 1
             if ready == args.apps:
                 all_ready.set()
             await go.wait()
-            waiting: dict[int, trio.Event] = {}
+            waiting: dict[bytes, list[Any]] = {}  # key -> [frames still due, done event]
 
             async def reader() -> None:
                 while True:
-                    frame = await ws.get_message()
-                    waiting.pop(int.from_bytes(frame[:4], "big")).set()
+                    entry = waiting[(await ws.get_message())[:8]]
+                    entry[0] -= 1
+                    if entry[0] == 0:
+                        entry[1].set()
 
             async def worker(w: int) -> None:
+                rng = random.Random(c * 1000 + w)
                 n = 0
                 while time.perf_counter() < deadline[0]:
                     n += 1
-                    key = w * 1_000_000 + n
-                    done = waiting[key] = trio.Event()
+                    key = w.to_bytes(4, "big") + n.to_bytes(4, "big")
+                    done = trio.Event()
+                    waiting[key] = [frames_back, done]
+                    frame = request(c, key, rng)
                     t = time.perf_counter()
-                    await ws.send_message(key.to_bytes(4, "big") + payload)
+                    await ws.send_message(frame)
                     await done.wait()
                     latencies.append(time.perf_counter() - t)
+                    del waiting[key]
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(reader)
@@ -247,7 +274,7 @@ async def role_echo_clients(args: argparse.Namespace) -> None:
         await all_ready.wait()
         tune_gc()
         print("APPS", flush=True)
-        await trio.to_thread.run_sync(sys.stdin.readline)
+        await trio.to_thread.run_sync(sys.stdin.readline)  # the parent says go
         started = time.perf_counter()
         deadline[0] = started + args.seconds
         go.set()
@@ -378,68 +405,14 @@ async def role_forward_links(args: argparse.Namespace) -> None:
 async def role_forward_apps(args: argparse.Namespace) -> None:
     """`apps` connections with `depth` commands in flight each, to their own cars, as the app
     sessions send them; a command is done when all its frames came back."""
-    from twin.client import open_websocket
-
-    url = f"ws://127.0.0.1:{args.port}/"
-    latencies: list[float] = []
-    ready = 0
-    all_ready, go = trio.Event(), trio.Event()
-    deadline = [0.0]
-    expected = _frames_per_command(args)
     per_app = max(1, args.cars // args.apps)
     padding = b"x" * (_SIZES["command"] - 16)
 
-    async def app(a: int) -> None:
-        nonlocal ready
-        async with open_websocket(url) as ws:
-            await ws.send_message(b"A%d" % a)
-            ready += 1
-            if ready == args.apps:
-                all_ready.set()
-            await go.wait()
-            waiting: dict[bytes, list[Any]] = {}  # key -> [frames still due, done event]
+    def request(a: int, key: bytes, rng: random.Random) -> bytes:
+        car = a * per_app + rng.randrange(per_app)
+        return key + a.to_bytes(4, "big") + car.to_bytes(4, "big") + padding
 
-            async def reader() -> None:
-                while True:
-                    entry = waiting[(await ws.get_message())[:8]]
-                    entry[0] -= 1
-                    if entry[0] == 0:
-                        entry[1].set()
-
-            async def worker(w: int) -> None:
-                rng = random.Random(a * 1000 + w)
-                n = 0
-                while time.perf_counter() < deadline[0]:
-                    n += 1
-                    key = w.to_bytes(4, "big") + n.to_bytes(4, "big")
-                    done = trio.Event()
-                    waiting[key] = [expected, done]
-                    car = a * per_app + rng.randrange(per_app)
-                    t = time.perf_counter()
-                    await ws.send_message(key + a.to_bytes(4, "big") + car.to_bytes(4, "big") + padding)
-                    await done.wait()
-                    latencies.append(time.perf_counter() - t)
-                    del waiting[key]
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(reader)
-                async with trio.open_nursery() as workers:
-                    for w in range(args.depth):
-                        workers.start_soon(worker, w)
-                nursery.cancel_scope.cancel()
-
-    async with trio.open_nursery() as nursery:
-        for a in range(args.apps):
-            nursery.start_soon(app, a)
-        await all_ready.wait()
-        tune_gc()
-        print("APPS", flush=True)
-        await trio.to_thread.run_sync(sys.stdin.readline)
-        started = time.perf_counter()
-        deadline[0] = started + args.seconds
-        go.set()
-    wall = time.perf_counter() - started
-    print(json.dumps(_figures(latencies, wall)), flush=True)
+    await _closed_loop(args, request, hello=lambda a: b"A%d" % a, frames_back=_frames_per_command(args))
 
 
 # --- the conductor
