@@ -46,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ def _figures(latencies: list[float], wall: float, outcomes: dict[str, int] | Non
 
 
 async def role_echo_server(args: argparse.Namespace) -> None:
-    from trio_websocket import ConnectionClosed, serve_websocket
+    from trio_websocket import ConnectionClosed
 
     async def echo(request: Any) -> None:
         ws = await request.accept()
@@ -191,8 +191,16 @@ async def role_echo_server(args: argparse.Namespace) -> None:
         except ConnectionClosed:
             pass
 
+    await _serve_until_stdin_closes(echo)
+
+
+async def _serve_until_stdin_closes(handler: Callable[[Any], Awaitable[None]]) -> None:
+    """A bare trio-websocket server on a free loopback port: says READY <port>, serves until
+    the parent closes stdin."""
+    from trio_websocket import serve_websocket
+
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_websocket, echo, "127.0.0.1", 0, None)
+        server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
         tune_gc()
         print(f"READY {server.port}", flush=True)
         await trio.to_thread.run_sync(sys.stdin.read)
@@ -318,7 +326,7 @@ def _frames_per_command(args: argparse.Namespace) -> int:
 
 
 async def role_forwarder(args: argparse.Namespace) -> None:
-    from trio_websocket import ConnectionClosed, serve_websocket
+    from trio_websocket import ConnectionClosed
 
     links: dict[int, Any] = {}
     apps: dict[int, Any] = {}
@@ -350,12 +358,7 @@ async def role_forwarder(args: argparse.Namespace) -> None:
         except ConnectionClosed:
             pass
 
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_websocket, handle, "127.0.0.1", 0, None)
-        tune_gc()
-        print(f"READY {server.port}", flush=True)
-        await trio.to_thread.run_sync(sys.stdin.read)
-        nursery.cancel_scope.cancel()
+    await _serve_until_stdin_closes(handle)
 
 
 async def role_forward_links(args: argparse.Namespace) -> None:
