@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,42 @@ async def role_links(args: argparse.Namespace) -> None:
         stop.set()
 
 
+class _ClosedLoop:
+    """What the client processes of this bench share: wait until all `count` clients are
+    connected, say APPS, start on the parent's word, run for `seconds`, print the figures."""
+
+    def __init__(self, args: argparse.Namespace, count: int) -> None:
+        self.count, self.seconds = count, args.seconds
+        self.ready = 0
+        self.all_ready, self.go = trio.Event(), trio.Event()
+        self.deadline = 0.0
+        self.latencies: list[float] = []
+
+    async def connected(self) -> None:
+        """A client is connected: return when the measured run starts."""
+        self.ready += 1
+        if self.ready == self.count:
+            self.all_ready.set()
+        await self.go.wait()
+
+    def running(self) -> bool:
+        return time.perf_counter() < self.deadline
+
+    async def run(self, clients: list[Callable[[], Awaitable[None]]], outcomes: dict[str, int] | None = None) -> None:
+        async with trio.open_nursery() as nursery:
+            for client in clients:
+                nursery.start_soon(client)
+            await self.all_ready.wait()
+            tune_gc()
+            print("APPS", flush=True)
+            await trio.to_thread.run_sync(sys.stdin.readline)  # the parent says go
+            started = time.perf_counter()
+            self.deadline = started + self.seconds
+            self.go.set()
+        wall = time.perf_counter() - started
+        print(json.dumps(_figures(self.latencies, wall, outcomes)), flush=True)
+
+
 async def role_apps(args: argparse.Namespace) -> None:
     """Connect the app sessions, then run commands closed-loop for `seconds`; print figures."""
     from twin.client import open_app_session
@@ -122,30 +159,23 @@ async def role_apps(args: argparse.Namespace) -> None:
 
     creds = json.loads(Path(args.data, "creds.json").read_text())
     url = f"ws://127.0.0.1:{args.port}/"
-    ready = 0
-    go, all_ready = trio.Event(), trio.Event()
-    latencies: list[float] = []
+    loop = _ClosedLoop(args, len(creds["apps"]))
     outcomes: dict[str, int] = {}
-    deadline = [0.0]
 
     async def app(entry: dict[str, Any]) -> None:
-        nonlocal ready
         async with open_app_session(url, token=entry["token"], timeout=10) as s:
-            ready += 1
-            if ready == len(creds["apps"]):
-                all_ready.set()
-            await go.wait()
+            await loop.connected()
 
             async def worker(w: int) -> None:
                 rng = random.Random(w)
                 n = 0
-                while time.perf_counter() < deadline[0]:
+                while loop.running():
                     car = rng.choice(entry["cars"])
                     body = RemoteCheck() if args.command == "remote_check" else (Lock() if n % 2 else Unlock())
                     n += 1
                     t = time.perf_counter()
                     outcome = await s.request(car, body)
-                    latencies.append(time.perf_counter() - t)
+                    loop.latencies.append(time.perf_counter() - t)
                     kind = outcome.reply.body.TYPE
                     key = kind if kind == "ok" else outcome.reply.body.code  # type: ignore[attr-defined]
                     outcomes[key] = outcomes.get(key, 0) + 1
@@ -154,18 +184,7 @@ async def role_apps(args: argparse.Namespace) -> None:
                 for w in range(args.depth):
                     workers.start_soon(worker, hash((entry["token"], w)))
 
-    async with trio.open_nursery() as nursery:
-        for entry in creds["apps"]:
-            nursery.start_soon(app, entry)
-        await all_ready.wait()
-        tune_gc()
-        print("APPS", flush=True)
-        await trio.to_thread.run_sync(sys.stdin.readline)  # the parent says go
-        started = time.perf_counter()
-        deadline[0] = started + args.seconds
-        go.set()
-    wall = time.perf_counter() - started
-    print(json.dumps(_figures(latencies, wall, outcomes)), flush=True)
+    await loop.run([partial(app, entry) for entry in creds["apps"]], outcomes)
 
 
 def _figures(latencies: list[float], wall: float, outcomes: dict[str, int] | None = None) -> dict[str, Any]:
@@ -231,20 +250,13 @@ async def _closed_loop(
     from twin.client import open_websocket
 
     url = f"ws://127.0.0.1:{args.port}/"
-    latencies: list[float] = []
-    ready = 0
-    all_ready, go = trio.Event(), trio.Event()
-    deadline = [0.0]
+    loop = _ClosedLoop(args, args.apps)
 
     async def client(c: int) -> None:
-        nonlocal ready
         async with open_websocket(url) as ws:
             if hello is not None:
                 await ws.send_message(hello(c))
-            ready += 1
-            if ready == args.apps:
-                all_ready.set()
-            await go.wait()
+            await loop.connected()
             waiting: dict[bytes, list[Any]] = {}  # key -> [frames still due, done event]
 
             async def reader() -> None:
@@ -257,7 +269,7 @@ async def _closed_loop(
             async def worker(w: int) -> None:
                 rng = random.Random(c * 1000 + w)
                 n = 0
-                while time.perf_counter() < deadline[0]:
+                while loop.running():
                     n += 1
                     key = w.to_bytes(4, "big") + n.to_bytes(4, "big")
                     done = trio.Event()
@@ -266,7 +278,7 @@ async def _closed_loop(
                     t = time.perf_counter()
                     await ws.send_message(frame)
                     await done.wait()
-                    latencies.append(time.perf_counter() - t)
+                    loop.latencies.append(time.perf_counter() - t)
                     del waiting[key]
 
             async with trio.open_nursery() as nursery:
@@ -276,18 +288,7 @@ async def _closed_loop(
                         workers.start_soon(worker, w)
                 nursery.cancel_scope.cancel()
 
-    async with trio.open_nursery() as nursery:
-        for c in range(args.apps):
-            nursery.start_soon(client, c)
-        await all_ready.wait()
-        tune_gc()
-        print("APPS", flush=True)
-        await trio.to_thread.run_sync(sys.stdin.readline)  # the parent says go
-        started = time.perf_counter()
-        deadline[0] = started + args.seconds
-        go.set()
-    wall = time.perf_counter() - started
-    print(json.dumps(_figures(latencies, wall)), flush=True)
+    await loop.run([partial(client, c) for c in range(args.apps)])
 
 
 def _profile_on_signals(path: str) -> None:
