@@ -150,3 +150,21 @@ async def test_an_expected_reply_goes_to_its_waiter_not_the_mailbox(
         book.forget(other)
         book.deliver_nowait(Envelope(Ok(result=Done()), sender="car:1", target="user:a", id=99))
         assert other.reply is None and len(user) == 1
+
+
+async def test_a_callback_waiter_is_called_once_and_keeps_nothing() -> None:
+    """The fleet's timeout heap holds answered waiters for a while: a callback's waiter must
+    not keep the reply or the request alive there (thousands of them burdened the collector)."""
+    book = AddressBook()
+    book.register("user:a", Mailbox(4))
+    request = Envelope(Unlock(), sender="user:a", target="car:1", id=book.next_id())
+    got: list[Envelope] = []
+    waiter = book.expect("user:a", request.id, got.append)
+    waiter.request = request
+    assert waiter.waiting
+    reply = request.reply(Ok(result=Done(detail="done")), 0.0)
+    book.deliver_nowait(reply)
+    assert got == [reply]
+    assert not waiter.waiting and waiter.reply is None and waiter.request is None
+    book.deliver_nowait(reply)  # no longer awaited: it would go to user:a's inbox, not the callback
+    assert got == [reply]
