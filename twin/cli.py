@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "written to --creds for `twin load --hub URL --creds FILE`; served again with the same store, "
                             "the fleet and file are reused (a different fleet is refused)")
     serve.add_argument("--creds", metavar="FILE", help="with --load-fleet: where the load fleet's tokens and car secrets go")
+    car = sub.add_parser("car", help="speak as a car's telematics unit: send one event (alarm, door, ignition, position...) or stay attached",
+                         description="Attach to a hub as car ID's vehicle link. With EVENT, send it and detach; without, stay attached "
+                                     "(the car is online) and carry out every actuation until Ctrl-C.")
+    car.add_argument("--hub", required=True, metavar="URL", help="the hub, e.g. ws://127.0.0.1:8765/")
+    car.add_argument("--car", required=True, metavar="ID", help="the car's id (car:ID), e.g. demo-1")
+    car.add_argument("--secret", required=True, help="the car's link secret (twin serve --demo prints them)")
+    car.add_argument("--fail", metavar="REASON", help="while attached, refuse every actuation with this reason (actuation_failed)")
+    car.add_argument("event", nargs="?", metavar="EVENT", help="an event type, e.g. alarm_sounding, door_changed, ignition_changed")
+    car.add_argument("fields", nargs="*", metavar="FIELD=VALUE", help='its fields, e.g. cause="door forced", door=trunk open=true')
     load = sub.add_parser("load", help="load-test a hub: cars on vehicle links living a day, app users sending an open-loop command mix",
                           epilog=_LOAD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     load.add_argument("--cars", type=int, default=None,
@@ -125,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
                           load_fleet=args.load_fleet, creds=args.creds)
     if args.command == "load":
         return _load(args)
+    if args.command == "car":
+        from .client._car import car_main
+
+        return car_main(args.hub, args.car, args.secret, args.event, args.fields, args.fail)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -204,7 +204,10 @@ class VehicleMachine(RuleBasedStateMachine):
         mine = self.account_for(outbox, env)
         assert len(mine) <= 1, f"{body} got {len(mine)} replies: {mine}"
         if body.KIND == "event":
-            assert not mine or isinstance(mine[0].body, Error), "events are never answered with Ok"
+            # a numbered event is answered once: taken (`Done`) or refused
+            assert len(mine) == 1, f"{body} (id {env.id}) got no answer"
+            answer = mine[0].body
+            assert isinstance(answer, Error) or (isinstance(answer, Ok) and isinstance(answer.result, Done)), answer
         elif body.KIND == "reply":
             assert not mine, "replies are never answered"
         elif not mine:
