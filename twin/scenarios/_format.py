@@ -175,17 +175,18 @@ class Expect:
 
     `ok`/`error`/`message`/`result` look at the reply (or, for a report, whether the car
     refused the event); `alerts` is the exact list of alerts the step produced, `notices`
-    deliveries that must be among what it produced, `absent` message types it must not have
-    produced; `state` is matched against the state of the step's subject after the step.
+    deliveries that must be among what it produced, `absent` patterns (a wire tag, or a tag
+    with fields) no delivery of the step may match; `state` is matched against the state of
+    the step's subject after the step. Matching follows `twin.scenarios._match`.
     """
 
     ok: bool | None = None
     error: str | None = None
-    message: str | None = None
+    message: str | Mapping[str, str] | None = None
     result: Mapping[str, Any] | None = None
     alerts: tuple[Mapping[str, Any], ...] | None = None
     notices: tuple[Mapping[str, Any], ...] | None = None
-    absent: tuple[str, ...] | None = None
+    absent: tuple[Mapping[str, Any], ...] | None = None
     state: Mapping[str, Any] | None = None
 
     def is_empty(self) -> bool:
@@ -533,7 +534,9 @@ class _Reader:
                 raise self.fail(where, "expect either ok or an error, not both")
         message = raw.get("message")
         if message is not None:
-            self.typed(message, str, where, "message")
+            if not (isinstance(message, str) or (isinstance(message, dict) and set(message) == {"contains"})):
+                raise self.fail(where, f'message must be the whole text or {{ contains = "part" }}, got {message!r}')
+            self.patterned(message, where, "message")
             if error is None:
                 raise self.fail(where, "`message` checks an error's text; give `error` too")
         result = raw.get("result")
@@ -549,16 +552,34 @@ class _Reader:
             notices = tuple(self.pattern(p, None, f"{where} notices[{i}]") for i, p in enumerate(self.tables(notices, f"{where} notices"), 1))
         absent = raw.get("absent")
         if absent is not None:
-            absent = tuple(self.strings(absent, where, "absent"))
-            for tag in absent:
-                if tag not in message_types():
-                    raise self.fail(where, f"absent: unknown message type {tag!r}{_did_you_mean(tag, sorted(message_types()))}")
+            if not isinstance(absent, list):
+                raise self.fail(where, f"absent must be a list of wire tags or notice patterns, got {absent!r}")
+            absent = tuple(
+                self.pattern({"type": p} if isinstance(p, str) else p, None, f"{where} absent[{i}]")
+                for i, p in enumerate(absent, 1)
+            )
         state = raw.get("state")
         if state is not None:
             self.typed(state, dict, where, "state")
+            if not state:
+                raise self.fail(where, "state = {} would ask for a state with nothing in it; name the fields to check")
+            self.patterned(state, where, "state")
+        if result is not None:
+            if not result:
+                raise self.fail(where, "result = {} would ask for a result with nothing in it; write ok = true, or name the fields to check")
+            self.patterned(result, where, "result")
         return Expect(ok=ok, error=error, message=message, result=result, alerts=alerts, notices=notices, absent=absent, state=state)
 
-    def pattern(self, raw: dict[str, Any], tag: str | None, where: str) -> dict[str, Any]:
+    def patterned(self, value: Any, where: str, what: str) -> None:
+        from ._match import pattern_problems  # _match reads durations from here
+
+        problems = pattern_problems(value, what)
+        if problems:
+            raise self.fail(where, problems[0])
+
+    def pattern(self, raw: Any, tag: str | None, where: str) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.fail(where, f"expected a wire tag or a table such as {{ type = \"alert\", to = \"bob\" }}, got {raw!r}")
         tag = raw.get("type", tag)
         if not isinstance(tag, str):
             raise self.fail(where, "a notice pattern needs `type`: the message's wire tag")
@@ -569,6 +590,7 @@ class _Reader:
             raise self.fail(where, "alerts are of type 'alert'")
         allowed = set(DELIVERY_KEYS) | {a.name for a in attrs.fields(cls)}
         self.keys(raw, allowed, where)
+        self.patterned({k: v for k, v in raw.items() if k != "type"}, where, tag)
         out = dict(raw)
         out["type"] = tag
         if isinstance(out.get("to"), str) and out["to"].startswith("user:"):
