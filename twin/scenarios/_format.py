@@ -34,6 +34,7 @@ from ..protocol import (
     Position,
     Powertrain,
     SharedFunction,
+    fields_of,
     message_types,
     structure_body,
 )
@@ -278,8 +279,33 @@ def parse_scenario(text: str, *, source: str = "<scenario>", default_name: str =
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+        raise ScenarioError(_toml_error(text, source, str(exc))) from None
     return _Reader(source).scenario(data, default_name)
+
+
+_TOML_AT = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
+_TOML_HINTS = (
+    ("Cannot mutate immutable namespace", "write a table such as `expect` or `body` either inline (`expect = { ok = true }`) or as dotted keys (`expect.ok = true`), not both in one step"),
+    ("Cannot overwrite a value", "this key was given a value already (inline `expect = { ... }` and dotted `expect.x = ...` cannot be mixed; nor can a key be set twice)"),
+    ("Cannot declare", "this table was declared already; a key is set once per table"),
+    ("Invalid value", "a value is a \"string\", a number, true or false, a date-time, a { table } or a [list]; text needs quotes"),
+    ("Illegal character", "a string must close on its own line (use \\n for a line break, or triple quotes)"),
+    ("Unclosed", "a bracket, brace or quote is not closed"),
+    ("Expected '=' after a key", "write `key = value`; a key with spaces or dots in it needs quotes"),
+)
+
+
+def _toml_error(text: str, source: str, message: str) -> str:
+    """tomllib's message, with the file, the line (and its step) and what to do about it."""
+    found = _TOML_AT.search(message)
+    what = message[: found.start()] if found else message
+    lines = text.splitlines()
+    line = int(found.group(1)) if found and found.group(1) else len(lines)
+    step = sum(1 for row in lines[:line] if row.strip().startswith("[[step]]"))
+    where = f"line {line}" + (f" (step {step})" if step else "")
+    hint = next((h for prefix, h in _TOML_HINTS if what.startswith(prefix)), "see https://toml.io for the syntax")
+    shown = f"\n    {line} | {lines[line - 1].rstrip()}" if 0 < line <= len(lines) else ""
+    return f"{source}: {where}: not valid TOML: {what}: {hint}{shown}"
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
@@ -448,6 +474,12 @@ class _Reader:
             hint = "send commands with `send`" if cls.KIND == "command" else "cars report events with `report`"
             raise self.fail(where, f"{tag!r} is {_a(cls.KIND)}, not {_a(kind)}: {hint}")
         data = raw.get("body", {})
+        if isinstance(data, dict):
+            fields = sorted(fields_of(cls))
+            for key in data:
+                if key not in fields:
+                    allowed = f"its fields: {', '.join(fields)}" if fields else "it has no fields"
+                    raise self.fail(where, f"{tag}: unknown field {key!r}{_did_you_mean(key, fields)}; {allowed} (docs/protocol.md)")
         try:
             return structure_body(tag, data)
         except ProtocolError as exc:
