@@ -218,6 +218,23 @@ class ScenarioStep:
     def label(self) -> str:
         return f"step {self.index}"
 
+    @property
+    def action(self) -> str:
+        """What the step does, in a few words: 'alice -> car:c1 lock', 'car:c1 reports
+        alarm_sounding', 'advance 1h', 'check operator'."""
+        if self.kind == "send" and self.body is not None:
+            return f"{(self.sender or '')[5:]} -> {self.target} {self.body.TYPE}"
+        if self.kind == "report" and self.body is not None:
+            return f"{self.target} reports {self.body.TYPE}"
+        if self.kind == "advance":
+            return f"advance {format_duration(self.t - self.start)}"
+        return f"check {self.target}"
+
+    @property
+    def title(self) -> str:
+        """The step's number, action and note: how JUnit, JSON and `-k` name it."""
+        return f"{self.label}: {self.action}" + (f" # {self.note}" if self.note else "")
+
 
 @attrs.frozen(kw_only=True)
 class Scenario:
