@@ -19,6 +19,7 @@ from ..protocol import (
     ClimateScheduleAdd,
     ClimateScheduleRemove,
     ClimateSettings,
+    ClimateGet,
     ClimateSettingsSet,
     ClimateStart,
     ClimateStatus,
@@ -117,6 +118,13 @@ def _stop(state: VehicleState, msg: ClimateStop, cx: Ctx):  # type: ignore[no-un
     if not state.climate.running:
         raise refuse(Code.CONFLICT, "remote climate is not running")
     state = stop(state, cx.now)
+    return state, status(state, cx.config)
+
+
+@on(ClimateGet)
+def _get(state: VehicleState, msg: ClimateGet, cx: Ctx):  # type: ignore[no-untyped-def]
+    require_function(state, cx, SharedFunction.REMOTE_CLIMATE, "read the climate status")
+    require_service(state, Service.NAVI)
     return state, status(state, cx.config)
 
 

@@ -68,6 +68,7 @@ _SHARED: dict[str, SharedFunction] = {
     "vehicle_info": SharedFunction.VEHICLE_INFO,
     "climate_start": SharedFunction.REMOTE_CLIMATE,
     "climate_stop": SharedFunction.REMOTE_CLIMATE,
+    "climate_get": SharedFunction.REMOTE_CLIMATE,
     "climate_settings": SharedFunction.REMOTE_CLIMATE,
     "climate_schedule_add": SharedFunction.REMOTE_CLIMATE,
     "climate_schedule_remove": SharedFunction.REMOTE_CLIMATE,
