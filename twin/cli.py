@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("-v", "--verbose", action="store_true", help="show state pushes too, and every reply, delivery and note whole")
     replay.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     replay.add_argument("--no-invariants", dest="invariants", action="store_const", const=False, default=None, help="check only the written expectations")
+    describe = sub.add_parser("describe", help="what a scenario can send, report and check: messages, state fields, error codes")
+    describe.add_argument("topic", nargs="?", metavar="TAG|state|errors",
+                          help="a message's wire tag, `state` (every state field with its unit) or `errors` (every code, "
+                               "its meaning and the commands it refuses); none: the list of topics")
     explore = sub.add_parser("explore", help="let hypothesis search for steps that break an invariant; write the shrunk case as a scenario")
     explore.add_argument("--examples", type=int, default=200, help="how many random fleets and timelines to try (default 200)")
     explore.add_argument("--seed", type=int, default=0, help="hypothesis seed: the same seed explores the same cases (default 0)")
@@ -127,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return replay_main(args.files, junit=args.junit, json_path=args.json, steps=steps, keyword=args.keyword,
                            verbose=args.verbose, quiet=args.quiet, invariants=args.invariants)
+    if args.command == "describe":
+        from .scenarios._describe import describe_main
+
+        return describe_main(args.topic, sys.stdout)
     if args.command == "explore":
         from .scenarios._cli import explore_main
 
