@@ -102,6 +102,32 @@ def _sample(t: Any, depth: int = 0) -> Any:
     return None
 
 
+_USER = "user:alice@example.com"
+_BY_KIND = {
+    "session": ("", "hub", 1),  # a client's frame to the hub: `from` left empty, the hub stamps it
+    "progress": ("car:1", _USER, 7),
+    "command": ("", "car:1", 7),
+    "reply": ("car:1", _USER, 7),
+    "notice": ("car:1", _USER, 0),
+    "event": ("car:1", "car:1", 0),
+}
+#: Messages whose sender or target is not their kind's usual one.
+_ROUTES = {
+    "welcome": ("hub", _USER, 1),  # the hub's answer to the hello, to the address it grants
+    "guard_extension_answer": ("", "operator", 7),  # commands to the operator desk
+    "operator_notice": ("operator", _USER, 0),  # the desk tells the owner
+    "emergency_call": ("car:1", "operator", 0),  # a car hands a case to the desk
+    "tracking_start": ("car:1", "operator", 0),
+    "guard_dispatch": ("car:1", "operator", 0),
+    "cases_close": ("car:1", "operator", 0),
+}
+
+
+def route(cls: type[Message]) -> tuple[str, str, int]:
+    """(from, to, id) of the example frame of `cls`: who really sends it to whom."""
+    return _ROUTES.get(cls.TYPE) or _BY_KIND[cls.KIND]
+
+
 def _example(cls: type[Message]) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     if cls.TYPE == "ok":
@@ -109,15 +135,13 @@ def _example(cls: type[Message]) -> dict[str, Any]:
 
         body: Message = Ok(result=Done(detail="text"))
     else:
-        body = cls(**{f.name: _sample(hints[f.name]) for f in attrs.fields(cls) if f.default is attrs.NOTHING})
-    sender, target, corr = {
-        "session": ("", "hub", 1),
-        "progress": ("car:1", "user:alice@example.com", 7),
-        "command": ("", "car:1", 7),
-        "reply": ("car:1", "user:alice@example.com", 7),
-        "notice": ("car:1", "user:alice@example.com", 0),
-        "event": ("car:1", "car:1", 0),
-    }[cls.KIND]
+        named = {"car": "car:1", "owner": "alice@example.com", "account": "bob@example.com"}
+        body = cls(**{
+            f.name: named[f.name] if f.name in named and hints[f.name] is str else _sample(hints[f.name])
+            for f in attrs.fields(cls)
+            if f.default is attrs.NOTHING
+        })
+    sender, target, corr = route(cls)
     raw = encode(Envelope(body, sender=sender, target=target, id=corr, ts=1764154800.0))
     import msgpack
 
