@@ -1,4 +1,4 @@
-"""A hypothesis state machine over the pure vehicle model: SPEC.md's rules as invariants.
+"""A hypothesis state machine over the pure vehicle model: the service rules (docs/rules.md) as invariants.
 
 Rules for these tests: synchronous (hypothesis's stateful testing does not run async code, so
 the machine drives `VEHICLE.step` / `VEHICLE.advance` directly, firing due deadlines before
