@@ -26,7 +26,8 @@ from ._codec import (
 )
 from ._errors import StoreError as StoreError
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION
-from ._store import Store as Store, StoreStatistics as StoreStatistics, normalise_email as normalise_email
+from ._accounts import normalise_email as normalise_email
+from ._store import Store as Store, StoreStatistics as StoreStatistics
 from ._writer import StateWriter as StateWriter, WriterStatistics as WriterStatistics, open_state_writer as open_state_writer
 
 __all__ = [

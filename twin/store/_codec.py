@@ -21,7 +21,7 @@ from ..protocol import Message, structure_body, unstructure_body
 from ..protocol._codec import converter as _protocol_converter
 from ._errors import StoreError
 
-__all__ = ["KINDS", "check_kind", "kind_of", "state_from_bytes", "state_from_plain", "state_to_bytes", "state_to_plain"]
+__all__ = ["KINDS", "check_kind", "decode_stored", "kind_of", "state_from_bytes", "state_from_plain", "state_to_bytes", "state_to_plain"]
 
 #: The kinds of actor state the store keeps, and the class each is rebuilt as.
 KINDS: Final[dict[str, type]] = {"vehicle": VehicleState, "user": UserState, "operator": OperatorState}
@@ -108,6 +108,14 @@ def state_from_bytes(kind: str, data: bytes) -> object:
     except Exception as exc:  # msgpack raises several unrelated types
         raise StoreError(f"stored {kind} state is not valid msgpack ({type(exc).__name__}); restore the file from a backup") from None
     return state_from_plain(kind, raw)
+
+
+def decode_stored(address: str, kind: str | bytes, data: bytes) -> object:
+    """`state_from_bytes` for a state read back from an engine: a StoreError names its address."""
+    try:
+        return state_from_bytes(kind.decode() if isinstance(kind, bytes) else kind, data)
+    except (StoreError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{address}: {exc.message if isinstance(exc, StoreError) else exc}") from exc
 
 
 def _first_error(exc: BaseException) -> str:

@@ -15,7 +15,6 @@ account's queue of pushes not yet acknowledged by any of its apps.
 
 from __future__ import annotations
 
-import functools
 import hmac
 import os
 import sqlite3
@@ -26,22 +25,16 @@ from typing import Any, Final
 
 import attrs
 
-from ..errors import Code, CommandRefused
-from ._codec import KINDS, state_from_bytes, state_to_bytes
+from ._accounts import account_exists, check_keep, login_id, login_matches, new_account, no_such_account, normalise_email
+from ._codec import KINDS, decode_stored, state_to_bytes
 from ._errors import StoreError
 from ._schema import migrate
-from ._secrets import SCRYPT_N, SCRYPT_P, SCRYPT_R, hash_password, new_secret, password_matches, secret_digest
+from ._secrets import new_secret, secret_digest
 
-__all__ = ["Store", "StoreStatistics", "normalise_email"]
+__all__ = ["LOAD_PAGE", "Store", "StoreStatistics", "normalise_email"]
 
-_LOAD_PAGE: Final = 1000
-
-
-@functools.cache
-def _dummy() -> tuple[bytes, bytes]:
-    """A salt and key to check against when the account does not exist, so a wrong email costs
-    the same scrypt as a wrong password and timing does not reveal which accounts exist."""
-    return hash_password("")
+#: how many states `load_states` reads at a time
+LOAD_PAGE: Final = 1000
 
 
 @attrs.frozen
@@ -56,16 +49,6 @@ class StoreStatistics:
     states_by_kind: Mapping[str, int]
     queued_frames: int
     file_bytes: int
-
-
-def normalise_email(email: str) -> str:
-    """The account id of an email: trimmed and lower-cased. Raise CommandRefused if unusable."""
-    if not isinstance(email, str):
-        raise CommandRefused(f"an email must be a string, got {type(email).__name__}", Code.INVALID_VALUE)
-    account = email.strip().lower()
-    if not account or any(c.isspace() or not c.isprintable() for c in account) or ":" in account:
-        raise CommandRefused(f"{email!r} is not a usable email address (empty, or has spaces, control characters or ':')", Code.INVALID_VALUE)
-    return account
 
 
 class Store:
@@ -137,34 +120,23 @@ class Store:
         Refused with CONFLICT if the account exists, INVALID_VALUE for an unusable email or
         an empty password.
         """
-        account = normalise_email(email)
-        if not isinstance(password, str) or not password:
-            raise CommandRefused("choose a non-empty password", Code.INVALID_VALUE)
-        salt, key = hash_password(password)
+        account, *hashed = new_account(email, password)
         try:
             with self._write() as conn:
                 conn.execute(
                     "INSERT INTO accounts (account, salt, key, n, r, p, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (account, salt, key, SCRYPT_N, SCRYPT_R, SCRYPT_P, time.time()),
+                    (account, *hashed, time.time()),
                 )
         except sqlite3.IntegrityError:
-            raise CommandRefused(f"an account for {account} already exists; log in, or use another email", Code.CONFLICT) from None
+            raise account_exists(account) from None
         return account
 
     def check_password(self, email: str, password: str) -> str | None:
         """The account id if `password` is right for `email`, else None (same cost either way)."""
-        try:
-            account = normalise_email(email)
-        except CommandRefused:
-            account = ""
+        account = login_id(email)
         with self._read() as conn:
             row = conn.execute("SELECT salt, key, n, r, p FROM accounts WHERE account = ?", (account,)).fetchone()
-        if row is None:
-            password_matches(password if isinstance(password, str) else "", *_dummy(), SCRYPT_N, SCRYPT_R, SCRYPT_P)
-            return None
-        if not isinstance(password, str):
-            return None
-        return account if password_matches(password, *row) else None
+        return account if login_matches(password, row) else None
 
     def issue_token(self, account: str) -> str:
         """A new session token for `account` (shown once; only its SHA-256 is kept)."""
@@ -173,7 +145,7 @@ class Store:
             with self._write() as conn:
                 conn.execute("INSERT INTO tokens (digest, account, issued_at) VALUES (?, ?, ?)", (secret_digest(token), account, time.time()))
         except sqlite3.IntegrityError:
-            raise CommandRefused(f"no account {account!r}; create the account first", Code.NOT_FOUND) from None
+            raise no_such_account(account) from None
         return token
 
     def account_for_token(self, token: str) -> str | None:
@@ -239,28 +211,27 @@ class Store:
         """(kind, state) of one actor, or None if nothing is stored for it."""
         with self._read() as conn:
             row = conn.execute("SELECT kind, data FROM states WHERE address = ?", (address,)).fetchone()
-        return None if row is None else (row[0], self._decode(address, row[0], row[1]))
+        return None if row is None else (row[0], decode_stored(address, row[0], row[1]))
 
     def load_states(self) -> Iterator[tuple[str, str, object]]:
         """Every stored (address, kind, state), by address, read a page at a time."""
         after = ""
         while True:
-            with self._read() as conn:
-                page = conn.execute(
-                    "SELECT address, kind, data FROM states WHERE address > ? ORDER BY address LIMIT ?", (after, _LOAD_PAGE)
-                ).fetchall()
-            for address, kind, data in page:
-                yield address, kind, self._decode(address, kind, data)
-            if len(page) < _LOAD_PAGE:
+            page = self.load_page(after)
+            yield from page
+            if len(page) < LOAD_PAGE:
                 return
             after = page[-1][0]
 
-    @staticmethod
-    def _decode(address: str, kind: str, data: bytes) -> object:
-        try:
-            return state_from_bytes(kind, data)
-        except StoreError as exc:
-            raise StoreError(f"{address}: {exc.message}") from exc
+    def load_page(self, after: str = "", limit: int | None = None) -> list[tuple[str, str, object]]:
+        """The stored (address, kind, state) with address > `after`, by address; at most `limit`
+        (default LOAD_PAGE). What `load_states` reads at a time, and what an async engine runs in
+        one worker thread."""
+        with self._read() as conn:
+            page = conn.execute(
+                "SELECT address, kind, data FROM states WHERE address > ? ORDER BY address LIMIT ?", (after, limit or LOAD_PAGE)
+            ).fetchall()
+        return [(address, kind, decode_stored(address, kind, data)) for address, kind, data in page]
 
     # --- acknowledged delivery of pushes to people's apps
 
@@ -276,8 +247,7 @@ class Store:
         delivery then starts past a gap in the sequence numbers, which tells it pushes were
         dropped.
         """
-        if keep is not None and keep < 1:
-            raise ValueError(f"keep must be at least 1, got {keep}")
+        check_keep(keep)
         now = time.time()
         items = list(items)
         seqs: list[int] = []
