@@ -74,9 +74,9 @@ def test_a_closed_store_says_so(db_path: Path) -> None:
 def test_the_public_surface() -> None:
     """Like trio's test_exports: the names the hub may use, all from private modules."""
     assert sorted(twin.store.__all__) == [
-        "KINDS", "SCHEMA_VERSION", "StateWriter", "Store", "StoreError", "StoreStatistics",
-        "WriterStatistics", "kind_of", "normalise_email", "open_state_writer", "state_from_bytes", "state_from_plain",
-        "state_to_bytes", "state_to_plain",
+        "Engine", "KINDS", "RedisEngine", "SCHEMA_VERSION", "SqliteEngine", "StateWriter", "Store", "StoreError",
+        "StoreStatistics", "StoreUnavailable", "WriterStatistics", "kind_of", "normalise_email", "open_engine",
+        "open_state_writer", "state_from_bytes", "state_from_plain", "state_to_bytes", "state_to_plain",
     ]
     for name in twin.store.__all__:
         obj = getattr(twin.store, name)
