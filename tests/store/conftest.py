@@ -1,15 +1,22 @@
-"""Fixtures for the store tests: a real database file, and states made by the real model."""
+"""Fixtures for the store tests: a real database file, and states made by the real model.
+
+`target` / `engine`: the contract tests (`test_engine_*.py`) run once per engine, against a
+SQLite file and against a real `redis-server` (the `redis_server` fixture of tests/conftest.py);
+`raw` writes bytes behind an engine's back, to show how it treats data it did not write.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import coredis
 import pytest
 from store_world import World, lived_in_world
 
 from twin.protocol import encode
-from twin.store import Store
+from twin.store import Engine, Store, open_engine
 
 
 @pytest.fixture
@@ -61,3 +68,38 @@ def store(db_path: Path) -> Iterator[Store]:
     s = Store.open(db_path)
     yield s
     s.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where an engine keeps its data: a SQLite file, or a Redis server of this test's own."""
+    if request.param == "sqlite":
+        return str(tmp_path / "hub.sqlite3")
+    server = request.getfixturevalue("redis_server")
+    return f"{server.url}?prefix=test:"
+
+
+@pytest.fixture
+async def engine(target: str) -> AsyncIterator[Engine]:
+    async with open_engine(target) as opened:
+        yield opened
+
+
+RawState = Callable[[str, str, bytes], Awaitable[None]]
+
+
+@pytest.fixture
+def raw_state(target: str) -> RawState:
+    """`await raw_state(address, kind, data)`: store a state's bytes as the engine would, unchecked."""
+
+    async def put(address: str, kind: str, data: bytes) -> None:
+        if target.startswith("redis://"):
+            url, _, prefix = target.partition("?prefix=")
+            async with coredis.Redis.from_url(url) as client:
+                await client.hset(f"{prefix}state:{address}", {"kind": kind, "data": data, "saved_at": "0"})
+                await client.zadd(f"{prefix}states", {address: 0})
+        else:
+            with sqlite3.connect(target) as conn:
+                conn.execute("INSERT INTO states VALUES (?, ?, ?, 0)", (address, kind, data))
+
+    return put

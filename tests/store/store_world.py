@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+import attrs
+
 from twin.model import OPERATOR, USER, VEHICLE, new_operator, new_user, new_vehicle
 from twin.protocol import (
     AirbagDeployed,
@@ -119,3 +121,25 @@ def lived_in_world() -> World:
     # an invitation to an account with no actor stays pending in the car
     w._run(Envelope(ShareInvite(account="dave"), sender="user:alice", target="car:1", id=999, ts=t), t, None)
     return w
+
+def walk(a: object, b: object, path: str = "") -> None:
+    """Equal values of exactly the same types, all the way down (tuple stays tuple, ...)."""
+    assert type(a) is type(b), f"{path}: {type(a).__name__} became {type(b).__name__}"
+    if attrs.has(type(a)):
+        for f in attrs.fields(type(a)):
+            walk(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), path  # type: ignore[attr-defined]
+        for k in a:
+            walk(a[k], b[k], f"{path}[{k!r}]")  # type: ignore[index]
+    elif isinstance(a, tuple):
+        assert len(a) == len(b), path  # type: ignore[arg-type]
+        for i, (x, y) in enumerate(zip(a, b)):  # type: ignore[call-overload]
+            walk(x, y, f"{path}[{i}]")
+    elif isinstance(a, frozenset):
+        assert a == b, path
+        for x in a:
+            (y,) = [y for y in b if y == x]  # type: ignore[attr-defined]
+            walk(x, y, f"{path}{{{x!r}}}")
+    else:
+        assert a == b, path

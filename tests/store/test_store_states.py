@@ -12,31 +12,9 @@ import pytest
 
 from twin.model import OperatorState, UserState, VehicleState, new_vehicle
 from twin.protocol import Alert, AlertType, Channel, ContractCancel, EmergencyCall, HandoverDeleteKeys, HandoverWipe, Ok, Role, SharedFunction
-from store_world import EPOCH, World
+from store_world import EPOCH, World, walk
 from twin.store import KINDS, Store, StoreError, kind_of, state_from_bytes, state_to_bytes
 
-
-def walk(a: object, b: object, path: str = "") -> None:
-    """Equal values of exactly the same types, all the way down (tuple stays tuple, ...)."""
-    assert type(a) is type(b), f"{path}: {type(a).__name__} became {type(b).__name__}"
-    if attrs.has(type(a)):
-        for f in attrs.fields(type(a)):
-            walk(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), path  # type: ignore[attr-defined]
-        for k in a:
-            walk(a[k], b[k], f"{path}[{k!r}]")  # type: ignore[index]
-    elif isinstance(a, tuple):
-        assert len(a) == len(b), path  # type: ignore[arg-type]
-        for i, (x, y) in enumerate(zip(a, b)):  # type: ignore[call-overload]
-            walk(x, y, f"{path}[{i}]")
-    elif isinstance(a, frozenset):
-        assert a == b, path
-        for x in a:
-            (y,) = [y for y in b if y == x]  # type: ignore[attr-defined]
-            walk(x, y, f"{path}{{{x!r}}}")
-    else:
-        assert a == b, path
 
 
 def test_every_state_of_the_real_model_round_trips_exactly(states: dict[str, tuple[str, object]]) -> None:
