@@ -75,7 +75,7 @@ def test_the_public_surface() -> None:
     """Like trio's test_exports: the names the hub may use, all from private modules."""
     assert sorted(twin.store.__all__) == [
         "Engine", "KINDS", "RedisEngine", "SCHEMA_VERSION", "SqliteEngine", "StateWriter", "Store", "StoreError",
-        "StoreStatistics", "StoreUnavailable", "WriterStatistics", "kind_of", "normalise_email", "open_engine",
+        "StoreStatistics", "StoreUnavailable", "WriterStatistics", "as_engine", "kind_of", "normalise_email", "open_engine",
         "open_state_writer", "state_from_bytes", "state_from_plain", "state_to_bytes", "state_to_plain",
     ]
     for name in twin.store.__all__:

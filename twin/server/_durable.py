@@ -21,7 +21,6 @@ What is durable when (docs/protocol.md says the same):
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -163,9 +162,7 @@ class PushQueue:
             ]
             async with self.lock:
                 try:
-                    seqs = await trio.to_thread.run_sync(
-                        partial(self.store.enqueue_many, [(a.account, frame) for a, frame in frames], keep=self.keep)
-                    )
+                    seqs = await self.store.enqueue_many([(a.account, frame) for a, frame in frames], keep=self.keep)
                 except Exception:
                     log.exception("could not queue %d pushes; retrying in 1 s", len(frames))
                     self._batch[:0] = batch  # nothing is dropped: retried, in order
@@ -182,6 +179,6 @@ class PushQueue:
         """Send `conn` every push of `account` not acked yet, then let new ones follow."""
         async with self.lock:  # no push is sent twice or out of order
             account.sessions.append(conn)
-            waiting = await trio.to_thread.run_sync(self.store.undelivered, account.account)
+            waiting = await self.store.undelivered(account.account)
             for seq, frame in waiting:
                 conn.send(with_seq(frame, seq))

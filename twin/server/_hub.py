@@ -55,7 +55,7 @@ from twin.protocol import (
     decode,
     encode,
 )
-from twin.store import StateWriter, open_state_writer
+from twin.store import StateWriter, as_engine, open_state_writer
 
 from ._conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, HUB_ADDRESS, Conn, Doomed, peek_id, ping_idle
 from ._durable import Committed, CountingWriter, Durable, PushQueue
@@ -173,13 +173,14 @@ class Hub:
 
     def __init__(self, store: Any, config: HubConfig, fleet: Fleet, writer: StateWriter) -> None:
         self.store = store
+        self.engine = as_engine(store)
         self.config = config
         self.fleet = fleet
         self.router = fleet.router
         self.port = 0
         self._writer = CountingWriter(writer)
         self._committed = Committed(self._writer)
-        self._pushes = PushQueue(store, config.push_queue)
+        self._pushes = PushQueue(self.engine, config.push_queue)
         self._logins = Logins(self)
         self._vehicle = Durable(VEHICLE, VEHICLE_KIND, self._writer)
         self._user = Durable(USER, USER_KIND, self._writer)
@@ -226,10 +227,10 @@ class Hub:
 
     async def create_account(self, email: str, password: str) -> str:
         """Create an account (raises `CommandRefused` if it exists); return its id."""
-        account = await trio.to_thread.run_sync(self.store.create_account, email, password)
+        account = await self.engine.create_account(email, password)
         self._ensure_account(account)
         await self._writer.flush()
-        return account  # type: ignore[no-any-return]
+        return account
 
     async def add_car(self, state: VehicleState, *, linked: bool = False, secret: bool = False) -> str | None:
         """Provision a car; return the secret of its vehicle link if `linked` or `secret`.
@@ -252,7 +253,7 @@ class Hub:
                 self._linked.add(state.vehicle_id)
             made = None
             if linked or secret:
-                made = await trio.to_thread.run_sync(self.store.create_vehicle_secret, state.vehicle_id)
+                made = await self.engine.create_vehicle_secret(state.vehicle_id)
             self.fleet.spawn(address, self._vehicle, state)
             self._writer.mark(address, VEHICLE_KIND, state)
             owner = state.contract.owner
@@ -282,10 +283,11 @@ class Hub:
 
     # --- start-up
 
-    def _load(self) -> None:
+    async def _load(self) -> None:
         operator = False
         cars: dict[str, VehicleState] = {}
-        for address, kind, state in self.store.load_states():
+        state: Any
+        async for address, kind, state in self.engine.load_states():
             if kind == VEHICLE_KIND:
                 if address.startswith(_OLD_LINK_PREFIX):  # hosted by its link before: now linked
                     state = attrs.evolve(state, telematics=Telematics.OFFLINE)
@@ -306,10 +308,8 @@ class Hub:
             self.fleet.spawn(address, self._vehicle, state)
         if not operator:
             self.fleet.spawn("operator", self._operator, new_operator())
-        accounts = getattr(self.store, "accounts", None)
-        if accounts is not None:
-            for account in accounts():
-                self._ensure_account(account)
+        for account in await self.engine.accounts():
+            self._ensure_account(account)
 
     def _ensure_account(self, account: str, state: Any = None) -> Account:
         found = self._accounts.get(account)
@@ -407,7 +407,7 @@ class Hub:
                 conn.error(exc.code, exc.message, peek_id(frame))
                 continue
             if type(env.body) is Ack:
-                await trio.to_thread.run_sync(self.store.ack, conn.account, env.body.upto)  # type: ignore[attr-defined]
+                await self.engine.ack(conn.account, env.body.upto)  # type: ignore[attr-defined]
             else:
                 await self._command(conn, env)
 
@@ -539,14 +539,14 @@ async def serve_hub(
 ) -> None:
     """Run a hub on `config.host:config.port` until `Hub.shutdown()` (graceful) or cancellation.
 
-    `store` is an open `twin.store.Store`. Reports the running `Hub` to `nursery.start`
+    `store` is an open `twin.store.Store` or `Engine`. Reports the running `Hub` to `nursery.start`
     (its `port` is the bound port, useful with port 0).
     """
     async with open_state_writer(store, interval=config.flush_interval) as writer:
         async with open_fleet(epoch=config.epoch, capacity=config.mailbox_capacity, idle=config.idle) as fleet:
             async with trio.open_nursery() as services:
                 hub = Hub(store, config, fleet, writer)
-                hub._load()
+                await hub._load()
                 services.start_soon(hub._pushes.run)
                 services.start_soon(hub._committed.run)
                 services.start_soon(ping_idle, hub._conns, config.ping_interval, config.ping_timeout)

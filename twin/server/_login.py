@@ -106,7 +106,7 @@ class Logins:
             return
         self.waiting += 1
         try:
-            account = await trio.to_thread.run_sync(self.hub.store.check_password, email, password, limiter=self.limiter)
+            account = await self.hub.engine.check_password(email, password, limiter=self.limiter)
         finally:
             self.waiting -= 1
         if account is None:
@@ -115,11 +115,11 @@ class Logins:
             self._by_peer.setdefault(conn.peer, deque()).append(now)
             self._failed(conn, env.id, "wrong e-mail or password")
             return
-        token = await trio.to_thread.run_sync(self.hub.store.issue_token, account)
+        token = await self.hub.engine.issue_token(account)
         await self.hub._welcome_app(conn, env, account, token)
 
     async def _token(self, conn: Conn, env: Envelope, token: str) -> None:
-        account = await trio.to_thread.run_sync(self.hub.store.account_for_token, token)
+        account = await self.hub.engine.account_for_token(token)
         if account is None:
             self._failed(conn, env.id, "unknown or revoked token; log in with e-mail and password")
             return
@@ -127,7 +127,7 @@ class Logins:
 
     async def _vehicle(self, conn: Conn, env: Envelope, vehicle_id: str, secret: str) -> None:
         hub = self.hub
-        ok = await trio.to_thread.run_sync(hub.store.check_vehicle_secret, vehicle_id, secret)
+        ok = await hub.engine.check_vehicle_secret(vehicle_id, secret)
         if not ok or ("car:" + vehicle_id) not in hub.router:
             self._failed(conn, env.id, "unknown vehicle or wrong secret")
             return

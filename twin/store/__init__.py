@@ -29,7 +29,7 @@ from ._codec import (
     state_to_bytes as state_to_bytes,
     state_to_plain as state_to_plain,
 )
-from ._engine import Engine as Engine, open_engine as open_engine
+from ._engine import Engine as Engine, as_engine as as_engine, open_engine as open_engine
 from ._errors import StoreError as StoreError, StoreUnavailable as StoreUnavailable
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION
 from ._accounts import normalise_email as normalise_email
@@ -49,6 +49,7 @@ __all__ = [
     "StoreStatistics",
     "StoreUnavailable",
     "WriterStatistics",
+    "as_engine",
     "kind_of",
     "normalise_email",
     "open_engine",

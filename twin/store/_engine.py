@@ -23,11 +23,14 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import trio
 
-__all__ = ["REDIS_SCHEMES", "Engine", "open_engine"]
+if TYPE_CHECKING:
+    from ._store import Store
+
+__all__ = ["REDIS_SCHEMES", "Engine", "as_engine", "open_engine"]
 
 #: URL schemes that name a Redis server rather than a SQLite file
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -104,6 +107,19 @@ class Engine(Protocol):
     async def last_seq(self, account: str) -> int:
         """The highest seq ever given to `account` (0 if none); it never goes back."""
         ...
+
+
+def as_engine(storage: "Store | Engine", *, limiter: trio.CapacityLimiter | None = None) -> Engine:
+    """`storage` as an `Engine`: an open `Store` wrapped in a `SqliteEngine`, an engine as is.
+
+    So code written against `Engine` also takes the `Store` callers have always passed.
+    """
+    from ._sqlite_engine import SqliteEngine
+    from ._store import Store
+
+    if isinstance(storage, Store):
+        return SqliteEngine(storage, limiter or trio.CapacityLimiter(os.cpu_count() or 1))
+    return storage
 
 
 @asynccontextmanager

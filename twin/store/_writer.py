@@ -2,7 +2,8 @@
 
 How this part works: `mark(address, kind, state)` only records the state in memory (a later
 mark of the same address replaces it) and wakes a background task, which waits `interval` to
-gather more marks and then commits every dirty state in one transaction in a worker thread.
+gather more marks and then commits every dirty state in one transaction (one `save_states`
+of the engine: a worker thread for the SQLite `Store`, one MULTI/EXEC for Redis).
 `await flush()` does not wait for that timer: it returns once everything marked before the
 call is on disk. If no commit is running, the caller becomes the leader and commits now;
 otherwise it waits for the running commit and, if its marks came too late for that one, the
@@ -25,6 +26,7 @@ import attrs
 import trio
 
 from ._codec import check_kind
+from ._engine import Engine, as_engine
 from ._errors import StoreError
 from ._store import Store
 
@@ -48,10 +50,10 @@ class WriterStatistics:
 class StateWriter:
     """Made by `open_state_writer`; use `mark` and `flush` from trio tasks of one run."""
 
-    def __init__(self, store: Store, interval: float) -> None:
+    def __init__(self, store: Store | Engine, interval: float) -> None:
         if interval < 0:
             raise ValueError(f"interval must be >= 0 seconds, got {interval}")
-        self._store = store
+        self._engine = as_engine(store)
         self._interval = interval
         self._dirty: dict[str, tuple[str, object]] = {}
         self._marks = 0  # count of marks so far: the "position" a flush waits for
@@ -106,8 +108,8 @@ class StateWriter:
         done = self._committing = trio.Event()
         try:
             if batch:
-                # not abandoned on cancel: the transaction finishes and is accounted for
-                await trio.to_thread.run_sync(self._store.save_states, batch)
+                # SQLite's worker thread is not abandoned on cancel: the transaction finishes
+                await self._engine.save_states(batch)
         except BaseException as exc:
             if not isinstance(exc, trio.Cancelled):
                 self._failures += 1
@@ -140,8 +142,9 @@ class StateWriter:
 
 
 @asynccontextmanager
-async def open_state_writer(store: Store, *, interval: float = 0.05) -> AsyncIterator[StateWriter]:
-    """A `StateWriter` committing in the background every `interval` s of marks; flushed on exit."""
+async def open_state_writer(store: Store | Engine, *, interval: float = 0.05) -> AsyncIterator[StateWriter]:
+    """A `StateWriter` committing to `store` (a `Store` or any `Engine`) in the background every
+    `interval` s of marks; flushed on exit."""
     writer = StateWriter(store, interval)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(writer._run)
