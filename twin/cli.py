@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
     serve.add_argument("--data", default="twin-hub.sqlite3", metavar="PATH", help="the store file (default twin-hub.sqlite3)")
+    serve.add_argument("--engine", metavar="URL", help="keep everything durable in Redis (redis://HOST:PORT/DB) instead of --data; one node")
     serve.add_argument("--demo", action="store_true", help="on a new store, provision demo accounts and cars and print their credentials")
     serve.add_argument("--record", metavar="FILE", help="record every inbound frame with its time to FILE (a trace `twin replay` plays back)")
     serve.add_argument("--load-fleet", dest="load_fleet", type=_fleet, metavar="CARS:APPS",
@@ -157,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         if (args.load_fleet is None) != (args.creds is None):
             print("twin serve: --load-fleet CARS:APPS and --creds FILE go together", file=sys.stderr)
             return 2
+        if args.engine is not None and (args.record is not None or args.load_fleet is not None):
+            print("twin serve: --record and --load-fleet keep the embedded store for now; leave out --engine", file=sys.stderr)
+            return 2
         return serve_main(host=args.host, port=args.port, data=args.data, demo=args.demo, record=args.record,
-                          load_fleet=args.load_fleet, creds=args.creds)
+                          load_fleet=args.load_fleet, creds=args.creds, engine=args.engine)
     if args.command == "load":
         return _load(args)
     if args.command == "car":

@@ -86,46 +86,62 @@ def print_ready_lines(url: str, cars: list[tuple[str, str, str, bool]], out: Tex
 
 
 async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout, record: str | None = None,
-                    load_fleet: tuple[int, int] | None = None, creds: str | None = None) -> None:
+                    load_fleet: tuple[int, int] | None = None, creds: str | None = None, engine: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM; with `record`, behind a proxy writing every inbound frame;
     with `load_fleet` (cars, apps), holding that load fleet, its credentials in `creds`.
-    Raises `twin.load.FleetMismatch`, before listening, if the store holds another one."""
-    from twin.store import Store
+    Raises `twin.load.FleetMismatch`, before listening, if the store holds another one.
+    With `engine` (`redis://HOST:PORT/DB`), everything durable lives in that Redis instead of
+    the file `data` (one node; `record` and `load_fleet` need the file for now)."""
+    from twin.store import Store, open_engine
 
-    store = Store.open(data)
-    try:
-        fresh = not list(store.accounts())
-        reuse = None
-        if load_fleet is not None:
-            from twin.load import reusable_fleet
-
-            if creds is None:
-                raise ValueError("a load fleet needs the path of its credentials file")
-            reuse = reusable_fleet(store, *load_fleet, Path(creds))
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with _open_hub(store, host, port, record) as (hub, url, begin):
-                demo_cars: list[tuple[str, str, str, bool]] = []
-                if demo and fresh:
-                    demo_cars = await provision_demo(hub, out)
-                elif demo:
-                    print(f"{data} already has accounts: not provisioning the demo again", file=out)
-                if load_fleet is not None:
-                    assert creds is not None
-                    await _load_fleet(hub, store, load_fleet, creds, reuse, url, out)
-                await hub.settle()
-                begin()
-                tune_gc()
-                recording = f"; recording inbound frames to {record}" if record else ""
-                if demo_cars:
-                    print_ready_lines(url, demo_cars, out)
-                print(f"twin hub listening on {url} (store {data}){recording}; Ctrl-C to stop", file=out, flush=True)
-                async for signum in signals:
-                    print(f"{signal.Signals(signum).name}: shutting down gracefully", file=out, flush=True)
-                    hub.shutdown()
-                    break
-    finally:
-        store.close()
+    if engine is None:
+        store = Store.open(data)
+        try:
+            await _serve(store, store, data, host, port, demo, out, record, load_fleet, creds)
+        finally:
+            store.close()
+    else:
+        if record is not None or load_fleet is not None:
+            raise ValueError("--record and --load-fleet keep the embedded store for now; leave out --engine")
+        async with open_engine(engine) as opened:
+            await _serve(opened, None, opened.where, host, port, demo, out, None, None, None)
     print("stopped; every state is saved", file=out, flush=True)
+
+
+async def _serve(storage: Any, store: Any, where: str, host: str, port: int, demo: bool, out: TextIO, record: str | None,
+                 load_fleet: tuple[int, int] | None, creds: str | None) -> None:
+    """`run_serve` on open storage (a `Store` or an `Engine`); `store`: the `Store`, if it is one."""
+    from twin.store import as_engine
+
+    fresh = not await as_engine(storage).accounts()
+    reuse = None
+    if load_fleet is not None:
+        from twin.load import reusable_fleet
+
+        if creds is None:
+            raise ValueError("a load fleet needs the path of its credentials file")
+        reuse = reusable_fleet(store, *load_fleet, Path(creds))
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with _open_hub(storage, host, port, record) as (hub, url, begin):
+            demo_cars: list[tuple[str, str, str, bool]] = []
+            if demo and fresh:
+                demo_cars = await provision_demo(hub, out)
+            elif demo:
+                print(f"{where} already has accounts: not provisioning the demo again", file=out)
+            if load_fleet is not None:
+                assert creds is not None
+                await _load_fleet(hub, store, load_fleet, creds, reuse, url, out)
+            await hub.settle()
+            begin()
+            tune_gc()
+            recording = f"; recording inbound frames to {record}" if record else ""
+            if demo_cars:
+                print_ready_lines(url, demo_cars, out)
+            print(f"twin hub listening on {url} (store {where}){recording}; Ctrl-C to stop", file=out, flush=True)
+            async for signum in signals:
+                print(f"{signal.Signals(signum).name}: shutting down gracefully", file=out, flush=True)
+                hub.shutdown()
+                break
 
 
 async def _load_fleet(hub: Hub, store: Any, fleet: tuple[int, int], creds: str, reuse: dict[str, Any] | None, url: str,
@@ -162,16 +178,21 @@ async def _open_hub(store: Any, host: str, port: int, record: str | None) -> Asy
 
 
 def serve_main(*, host: str, port: int, data: str, demo: bool, record: str | None = None,
-               load_fleet: tuple[int, int] | None = None, creds: str | None = None) -> int:
+               load_fleet: tuple[int, int] | None = None, creds: str | None = None, engine: str | None = None) -> int:
     """`twin serve`: 0 once stopped by a signal, 1 if it cannot listen, 2 if the store holds
-    another load fleet than `load_fleet` with `creds`."""
+    another load fleet than `load_fleet` with `creds`, or cannot be used (an unreachable Redis)."""
+    from twin.store import StoreError
+
     from twin.load import FleetMismatch, open_files_limit
 
     open_files_limit(1 << 20)  # a socket per connection: as many as the hard limit allows
     try:
-        trio.run(run_serve, host, port, data, demo, sys.stdout, record, load_fleet, creds)
+        trio.run(run_serve, host, port, data, demo, sys.stdout, record, load_fleet, creds, engine)
     except FleetMismatch as exc:
         print(f"twin serve: {data}: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"twin serve: {exc.message}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"twin serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
