@@ -117,6 +117,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
+def free_port() -> Callable[[], int]:
+    """`free_port()`: a loopback port nothing listens on right now."""
+    return _free_port
+
+
+@pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A running `redis-server` of this test's own (see `RedisServer`); stopped afterwards."""
     binary = shutil.which("redis-server")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import shlex
 import signal
-import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import coredis
@@ -18,12 +18,6 @@ import trio
 
 from twin.client import open_app_session
 from twin.protocol import Alert
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _serve(port: int, engine: str) -> subprocess.Popen[str]:
@@ -40,9 +34,9 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 async def test_a_hub_on_redis_killed_and_restarted_finds_every_account_car_state_and_unacked_push(
-    redis_server: Any, until_listening: Any
+    redis_server: Any, until_listening: Any, free_port: Callable[[], int]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"ws://127.0.0.1:{port}/"
     alice = "alice@example.com"
     first = _serve(port, redis_server.url)
@@ -90,11 +84,11 @@ async def test_a_hub_on_redis_killed_and_restarted_finds_every_account_car_state
                 _stop(proc)
 
 
-async def test_serve_on_an_unreachable_redis_says_so_and_exits_2() -> None:
-    dead = f"redis://127.0.0.1:{_free_port()}/0"
+async def test_serve_on_an_unreachable_redis_says_so_and_exits_2(free_port: Callable[[], int]) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
     with trio.fail_after(30):
         done = await trio.run_process(
-            [sys.executable, "-m", "twin.cli", "serve", "--port", str(_free_port()), "--engine", dead],
+            [sys.executable, "-m", "twin.cli", "serve", "--port", str(free_port()), "--engine", dead],
             capture_stdout=True, capture_stderr=True, check=False,
         )
     assert done.returncode == 2, done

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
-import socket
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -81,10 +81,8 @@ async def test_a_call_while_redis_is_down_raises_store_unavailable_then_works_ag
             assert await engine.enqueue_many([("alice", b"x")]) == [1]
 
 
-async def test_an_unreachable_redis_is_a_typed_error_at_open_not_a_hang() -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+async def test_an_unreachable_redis_is_a_typed_error_at_open_not_a_hang(free_port: Callable[[], int]) -> None:
+    port = free_port()
     with trio.fail_after(10):
         with pytest.raises(StoreUnavailable, match=rf"redis://127.0.0.1:{port}/0 is unreachable"):
             async with open_engine(f"redis://127.0.0.1:{port}/0", connect_timeout=1, timeout=1):
