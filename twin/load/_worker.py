@@ -3,7 +3,8 @@
 How it works, in order:
 
 1. Ramp: car `i` of this worker starts connecting at `i / spawn_rate` seconds (its own
-   websocket vehicle link, running the real `VEHICLE` model); app sessions log in alongside.
+   websocket vehicle link: the car's telematics unit, which carries out every actuation its
+   twin in the hub sends); app sessions log in alongside.
 2. `ready()` (the conductor's GO, or at once) gives the common start instant.
 3. Open loop: command arrivals are a Poisson process at `rate` per second, laid out in advance
    of any reply. Each arrival picks an app user, one of its cars and a command of the profile's
@@ -12,9 +13,9 @@ How it works, in order:
    omission). How late the sends themselves started is kept apart (`send_lag`): it says when
    the generator, not the hub, is the bottleneck.
 4. Car life, also open loop: each car walks through a day (unlock, door, ignition, driving,
-   parking, door, lock) one step per event, with an alarm now and then; the alerts the model
-   sends reach the apps, which measure alert latency from the car's event time (`Alert.at`,
-   wall-clock model time) to receipt.
+   parking, door, lock) one step per event, reported by its link, with an alarm now and then;
+   the alerts the twins send reach the apps, which measure alert latency from the car's event
+   time (`Alert.at`, wall-clock model time) to receipt.
 5. After `duration`, arrivals stop; the in-flight commands finish or time out (the client's
    timeout, plus its one second of slack). The result is complete then and handed over
    (`on_result`, the `RESULT` line) before anything closes: closing thousands of links cannot
