@@ -76,13 +76,13 @@ def print_ready_lines(url: str, cars: list[tuple[str, str, str, bool]], out: Tex
     print(f"play {first}'s cars' telematics units (twin car --help):", file=out)
     if simulated is not None:
         vid, _, secret, _ = simulated
-        base = f"twin car --hub {url} --car {vid} --secret {secret}"
+        base = f"twin car --hub {url} --car {vid} --secret={secret}"  # a secret may start with "-"
         print(f"  {base} alarm_sounding cause=\"door forced\"", file=out)
         print(f"  {base} door_changed door=front_left open=true", file=out)
         print(f"  {base} position_reported lat=35.6812 lon=139.7671", file=out)
     if linked is not None:
         vid, _, secret, _ = linked
-        print(f"  twin car --hub {url} --car {vid} --secret {secret}      # car:{vid} online until Ctrl-C", file=out)
+        print(f"  twin car --hub {url} --car {vid} --secret={secret}      # car:{vid} online until Ctrl-C", file=out)
 
 
 async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout, record: str | None = None,
