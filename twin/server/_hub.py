@@ -51,7 +51,7 @@ import msgpack
 import trio
 import trio.testing
 from trio.lowlevel import Task, current_task, reschedule, wait_task_rescheduled, Abort
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, WebSocketServer
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
 
 from twin.actors import Fleet, is_request, open_fleet
 from twin.errors import Code, DeliveryError, ProtocolError
@@ -85,6 +85,7 @@ from twin.protocol import (
 
 from twin.store import StateWriter, open_state_writer
 
+from ._web import WebApp, WebFront
 from ._states import OPERATOR_KIND, USER_KIND, VEHICLE_KIND, from_plain, to_plain
 
 __all__ = ["Hub", "HubConfig", "HubStatistics", "READ_COMMANDS", "serve_hub"]
@@ -134,6 +135,8 @@ class HubConfig:
     idle: float | None = 300.0  # passivation of idle embedded actors
     epoch: float | None = None  # model time at start (None: wall clock)
     send_buffer: int | None = None  # SO_SNDBUF of accepted sockets (None: the system's)
+    allowed_origins: frozenset[str] = frozenset()  # browser pages (Origin) that may open a websocket; see _web.py
+    web: WebApp | None = None  # a web app served over HTTP on the same port (twin serve --demo)
 
 
 @attrs.frozen
@@ -1008,9 +1011,10 @@ async def serve_hub(
                     if config.send_buffer is not None:  # accepted sockets inherit it
                         for each in listeners:
                             each.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.send_buffer)
-                    server = WebSocketServer(
+                    server = WebFront(  # websockets, plus plain HTTP for `config.web`
                         hub._handle,
                         listeners,
+                        config,
                         handler_nursery=connections,
                         message_queue_size=1,
                         max_message_size=config.hard_frame_bytes,
