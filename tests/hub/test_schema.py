@@ -92,7 +92,7 @@ def test_the_schema_refuses_what_the_decoder_refuses(frame: dict[str, Any]) -> N
 
 
 def test_declarations_name_every_message_and_command_method() -> None:
-    ts = next(render() for path, render in OUTPUTS.items() if path.name == "twin-protocol.d.ts")
+    ts = next(render() for path, render in OUTPUTS.items() if path.name == "twin-protocol.d.mts")
     for tag, cls in message_types().items():
         assert f"export interface {body_name(tag)} {{" in ts
         if cls.KIND == "command":

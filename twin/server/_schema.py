@@ -3,7 +3,7 @@ docs/protocol.md too), so no client's types can drift from what the hub decodes:
 
 - `docs/protocol.schema.json`: a JSON Schema (2020-12) of every frame, strict as the codec is
   (no unknown fields, fields with a default may be left out);
-- `twin/web/twin-protocol.d.ts`: TypeScript declarations of every frame, body, result, value
+- `twin/web/twin-protocol.d.mts`: TypeScript declarations of every frame, body, result, value
   and enumeration, the command -> result table and the command methods of the JS client;
 - `twin/web/twin-protocol.mjs`: the same tables at run time (each message's kind, every
   command's method name), which `twin-client.mjs` builds its methods from.
@@ -254,6 +254,8 @@ def _comment(cls: type, indent: str = "") -> list[str]:
 
 
 def _interface(name: str, fields: list[tuple[str, Any, bool]], *, all_required: bool = False, tag: str | None = None) -> list[str]:
+    if not fields and tag is None:  # an empty map: no field at all may be sent
+        return [f"export interface {name} {{", "  [field: string]: never;", "}"]
     lines = [f"export interface {name} {{"]
     if tag is not None:
         lines.append(f'  type: "{tag}";')
@@ -319,7 +321,10 @@ def render_ts() -> str:
         optional = "?" if all(d for _, _, d in _fields(cls)) else ""
         out += _comment(cls, "  ")
         out.append(f"  {method_name(tag)}(target: string, body{optional}: {body_name(tag)}, options?: CommandOptions): Promise<{results[tag]}>;")
-    out += ["}", ""]
+    out += ["}", "", "// --- the run-time tables of twin-protocol.mjs", "",
+            "export declare const KINDS: Readonly<Record<MessageType, string>>;",
+            "export declare const COMMAND_METHODS: Readonly<Record<CommandType, string>>;",
+            "export declare const ENVELOPE_KEYS: readonly string[];", ""]
     return "\n".join(out)
 
 
@@ -344,7 +349,7 @@ def render_tables() -> str:
 #: each generated file, and its renderer
 OUTPUTS = {
     _ROOT / "docs" / "protocol.schema.json": render_schema,
-    _ROOT / "twin" / "web" / "twin-protocol.d.ts": render_ts,
+    _ROOT / "twin" / "web" / "twin-protocol.d.mts": render_ts,
     _ROOT / "twin" / "web" / "twin-protocol.mjs": render_tables,
 }
 

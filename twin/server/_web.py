@@ -43,7 +43,7 @@ _TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
-    ".ts": "text/plain; charset=utf-8",  # the .d.ts declarations, readable in a browser tab
+    ".mts": "text/plain; charset=utf-8",  # the .d.mts declarations, readable in a browser tab
     ".png": "image/png",
     ".svg": "image/svg+xml",
     ".txt": "text/plain; charset=utf-8",

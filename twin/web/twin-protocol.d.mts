@@ -249,9 +249,11 @@ export interface WelcomeBody {
 
 /** The hub routed the command with this envelope id to its target; exactly one final reply (`ok` or `error`) with the same id follows. */
 export interface AcceptedBody {
+  [field: string]: never;
 }
 
 export interface AlertSettingsGetBody {
+  [field: string]: never;
 }
 
 export interface AlertSettingsSetBody {
@@ -280,16 +282,20 @@ export interface ClimateStartBody {
 }
 
 export interface ClimateStopBody {
+  [field: string]: never;
 }
 
 export interface CloseWindowsBody {
+  [field: string]: never;
 }
 
 /** Cancel the contract (step 2 of a hand-over): unlinks the owner, ends options, sharing, alerts. */
 export interface ContractCancelBody {
+  [field: string]: never;
 }
 
 export interface ContractGetBody {
+  [field: string]: never;
 }
 
 export interface ContractOptionsBody {
@@ -304,6 +310,7 @@ export interface ContractPlanBody {
 }
 
 export interface DriverListBody {
+  [field: string]: never;
 }
 
 export interface DriverRegisterBody {
@@ -323,6 +330,7 @@ export interface DriverUpdateBody {
 
 /** Car finder: flash the hazard lights so the car can be spotted. */
 export interface FlashHazardsBody {
+  [field: string]: never;
 }
 
 /** Sent to `operator`: the owner's answer to the one-hour extension prompt. */
@@ -332,14 +340,17 @@ export interface GuardExtensionAnswerBody {
 }
 
 export interface GuardRequestBody {
+  [field: string]: never;
 }
 
 /** Step 1 of a hand-over: delete every digital key of the car. */
 export interface HandoverDeleteKeysBody {
+  [field: string]: never;
 }
 
 /** Step 3 of a hand-over: wipe driver profiles and personal settings. */
 export interface HandoverWipeBody {
+  [field: string]: never;
 }
 
 /** Hand a digital key for this car to `account`'s phone. */
@@ -348,10 +359,12 @@ export interface KeyIssueBody {
 }
 
 export interface KeyListBody {
+  [field: string]: never;
 }
 
 /** The holder gives up their own key for this car, as deleting the app does; the owner is told. */
 export interface KeyReleaseBody {
+  [field: string]: never;
 }
 
 export interface KeyRevokeBody {
@@ -365,10 +378,12 @@ export interface KeyUseBody {
 
 /** Car finder: current position (Standard) or the last ACC-OFF position (Lite). */
 export interface LocateBody {
+  [field: string]: never;
 }
 
 /** Lock every door remotely. Refused, saying which, while a door is open. */
 export interface LockBody {
+  [field: string]: never;
 }
 
 /** The owner tells the centre a police report was filed (enables tracking and guards). */
@@ -378,6 +393,7 @@ export interface PoliceReportBody {
 
 /** The last reported state of doors, locks, windows, alarm, each with its report time. */
 export interface RemoteCheckBody {
+  [field: string]: never;
 }
 
 export interface SetHazardsBody {
@@ -385,9 +401,11 @@ export interface SetHazardsBody {
 }
 
 export interface ShareAcceptBody {
+  [field: string]: never;
 }
 
 export interface ShareDeclineBody {
+  [field: string]: never;
 }
 
 export interface ShareInviteBody {
@@ -396,6 +414,7 @@ export interface ShareInviteBody {
 }
 
 export interface ShareListBody {
+  [field: string]: never;
 }
 
 export interface ShareRevokeBody {
@@ -408,17 +427,21 @@ export interface SoftwareUpdateAcceptBody {
 }
 
 export interface TrackingRequestBody {
+  [field: string]: never;
 }
 
 /** Unlock the doors remotely (owner only). */
 export interface UnlockBody {
+  [field: string]: never;
 }
 
 export interface VehicleInfoBody {
+  [field: string]: never;
 }
 
 /** In-car Wi-Fi option: connected devices and whether the day is throttled. */
 export interface WifiStatusBody {
+  [field: string]: never;
 }
 
 /** A refusal or failure with a stable `code` (see `twin.errors.Code`) and a human message. */
@@ -823,3 +846,9 @@ export interface CommandMethods {
   /** In-car Wi-Fi option: connected devices and whether the day is throttled. */
   wifiStatus(target: string, body?: WifiStatusBody, options?: CommandOptions): Promise<Wifi>;
 }
+
+// --- the run-time tables of twin-protocol.mjs
+
+export declare const KINDS: Readonly<Record<MessageType, string>>;
+export declare const COMMAND_METHODS: Readonly<Record<CommandType, string>>;
+export declare const ENVELOPE_KEYS: readonly string[];
