@@ -38,6 +38,7 @@ class Code(str, enum.Enum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     INVALID_VALUE = "invalid_value"
+    ACTUATION_FAILED = "actuation_failed"  # the car's unit could not carry out an approved command
     # delivery (DeliveryError)
     UNKNOWN_TARGET = "unknown_target"
     OFFLINE = "offline"

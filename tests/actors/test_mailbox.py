@@ -130,23 +130,27 @@ async def test_an_expected_reply_goes_to_its_waiter_not_the_mailbox(
         user = Mailbox(4)
         book.register("user:a", user)
         request = Envelope(Unlock(), sender="user:a", target="car:1", id=book.next_id())
-        waiter = book.expect("user:a", request.id)
+        waiter = book.expect("user:a", request.id, "car:1")
         with pytest.raises(ValueError, match="already awaited"):
-            book.expect("user:a", request.id)
+            book.expect("user:a", request.id, "car:1")
         assert book.statistics().pending_asks == 1
         # not a reply: delivered as usual even though its (target, id) is awaited
         await book.deliver(Envelope(Lock(), sender="car:1", target="user:a", id=request.id))
+        # a reply with the awaited (target, id) from an address that was not asked resolves nothing
+        book.deliver_nowait(Envelope(Ok(result=Done(detail="forged")), sender="car:2", target="user:a", id=request.id))
+        assert waiter.reply is None and book.statistics().pending_asks == 1
         book.deliver_nowait(request.reply(Ok(result=Done(detail="first")), 0.0))
         book.deliver_nowait(request.reply(Ok(result=Done(detail="again")), 0.0))
         assert waiter.reply is not None and waiter.reply.body == Ok(result=Done(detail="first"))
         assert book.statistics().pending_asks == 0
-        assert [(await user.receive()).body for _ in range(2)] == [
+        assert [(await user.receive()).body for _ in range(3)] == [
             Lock(),
+            Ok(result=Done(detail="forged")),
             Ok(result=Done(detail="again")),
         ]
-        assert book.statistics().delivered == 3
+        assert book.statistics().delivered == 4
         book.forget(waiter)
-        other = book.expect("user:a", 99)
+        other = book.expect("user:a", 99, "car:1")
         book.forget(other)
         book.deliver_nowait(Envelope(Ok(result=Done()), sender="car:1", target="user:a", id=99))
         assert other.reply is None and len(user) == 1
@@ -159,7 +163,7 @@ async def test_a_callback_waiter_is_called_once_and_keeps_nothing() -> None:
     book.register("user:a", Mailbox(4))
     request = Envelope(Unlock(), sender="user:a", target="car:1", id=book.next_id())
     got: list[Envelope] = []
-    waiter = book.expect("user:a", request.id, got.append)
+    waiter = book.expect("user:a", request.id, "car:1", got.append)
     waiter.request = request
     assert waiter.waiting
     reply = request.reply(Ok(result=Done(detail="done")), 0.0)

@@ -33,7 +33,7 @@ from trio_websocket import ConnectionClosed
 from twin.client import LoginFailed, open_app_session, open_vehicle_link
 from twin.client import open_websocket as open_websocket_url
 from twin.errors import Code, CommandRefused, DeliveryError
-from twin.model import VEHICLE, new_vehicle
+from twin.model import new_vehicle
 from twin.protocol import (
     AlarmSounding,
     Alert,
@@ -42,6 +42,7 @@ from twin.protocol import (
     Envelope,
     Error,
     HelloToken,
+    HelloVehicle,
     Lock,
     Ok,
     Plan,
@@ -49,6 +50,8 @@ from twin.protocol import (
     RemoteCheck,
     Snapshot,
     StateChanged,
+    Telematics,
+    Unlock,
     Welcome,
     decode,
     encode,
@@ -102,6 +105,16 @@ async def raw_session(url: str, token: str) -> AsyncIterator[trio_websocket.WebS
         assert isinstance(welcome.body, Welcome)
         yield ws
         await ws.aclose()
+
+
+@asynccontextmanager
+async def raw_link(url: str, vehicle_id: str, secret: str) -> AsyncIterator[trio_websocket.WebSocketConnection]:
+    """A bare vehicle link after its welcome: it answers nothing unless the test does."""
+    async with open_websocket_url(url) as ws:
+        await ws.send_message(encode(Envelope(HelloVehicle(vehicle_id=vehicle_id, secret=secret), sender="", target="hub", id=1)))
+        welcome = decode(await ws.get_message())  # type: ignore[arg-type]
+        assert isinstance(welcome.body, Welcome) and welcome.body.address == "unit:" + vehicle_id
+        yield ws
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -270,7 +283,7 @@ async def test_an_alert_to_an_offline_user_is_delivered_once_after_reconnect(tmp
                     if len(alerts) == 2:  # alarm alerts go to push and e-mail by default
                         break
                 assert {a.body.channel.value for a in alerts} == {"push", "email"}
-                assert all(a.body.text and a.id > 0 for a in alerts)
+                assert all(a.body.text and a.seq > 0 and a.id == 0 for a in alerts)
                 await s.remote_check("car:1")  # the acks went before this round trip
             async with alice(url) as s:
                 await s.remote_check("car:1")  # undelivered pushes come before any reply
@@ -290,10 +303,10 @@ async def test_an_account_keeps_only_its_newest_unacked_pushes(tmp_path: Path) -
                 got = []
                 async for env in s.events():
                     got.append(env)
-                    if env.id == last:
+                    if env.seq == last:
                         break
             # the three newest, in order; the gap before them says older pushes were dropped
-            assert [env.id for env in got] == [last - 2, last - 1, last]
+            assert [env.seq for env in got] == [last - 2, last - 1, last]
             assert all(isinstance(env.body, Alert) for env in got)
 
 
@@ -311,10 +324,8 @@ async def test_the_hub_killed_and_restarted_keeps_every_car_and_account(tmp_path
                 await b.share_accept("car:1")
                 await a.unlock("car:1")
                 await a.climate_start("car:1", 10)
-                async with open_vehicle_link(url, "2", secrets["car:2"], checkpoint_interval=0.05):
-                    await a.unlock("car:2")
-                while (stored := hub.store.load_state("link:2")) is None or stored[1].status.locked.value:
-                    await trio.sleep(0.01)  # the link's last checkpoint is committed
+                async with open_vehicle_link(url, "2", secrets["car:2"]):
+                    await a.unlock("car:2")  # committed before its reply
             nursery.cancel_scope.cancel()  # killed: no graceful shutdown
         store.close()
 
@@ -327,9 +338,10 @@ async def test_the_hub_killed_and_restarted_keeps_every_car_and_account(tmp_path
                 assert [s.account for s in (await a.share_list("car:1")).sharees] == ["bob@example.com"]
                 with pytest.raises(CommandRefused):
                     await b.unlock("car:1")
-                # the linked car is still linked: offline, read from its last checkpoint
+                # the linked car is still linked: offline, read from its twin with report times
                 snap = await a.remote_check("car:2")
                 assert snap.locked.value is False and snap.locked.at is not None
+                assert snap.telematics is Telematics.OFFLINE
                 with pytest.raises(DeliveryError) as offline:
                     await a.lock("car:2")
                 assert offline.value.code is Code.OFFLINE
@@ -338,45 +350,44 @@ async def test_the_hub_killed_and_restarted_keeps_every_car_and_account(tmp_path
 # --- vehicle links
 
 
-class _Silent:
-    """VEHICLE, except that it never answers a lock: the command stays in flight."""
-
-    def step(self, state: Any, env: Envelope, now: float) -> Any:
-        if isinstance(env.body, Lock):
-            return state, []
-        return VEHICLE.step(state, env, now)
-
-    def advance(self, state: Any, now: float) -> Any:
-        return VEHICLE.advance(state, now)
-
-    def next_deadline(self, state: Any) -> Any:
-        return VEHICLE.next_deadline(state)
-
-
-async def test_a_linked_car_answers_and_checkpoints(tmp_path: Path) -> None:
+async def test_a_linked_car_carries_out_commands_and_reads_stay_offline(tmp_path: Path) -> None:
     with trio.fail_after(20):
         async with running_hub(tmp_path / "hub.sqlite3") as (hub, url):
             secrets = await provision(hub)
             async with alice(url) as s:
-                async with open_vehicle_link(url, "2", secrets["car:2"], checkpoint_interval=0.05) as link:
-                    assert link.address == "car:2"
+                offline = await s.remote_check("car:2")
+                assert offline.telematics is Telematics.OFFLINE
+                async with open_vehicle_link(url, "2", secrets["car:2"]) as link:
+                    assert link.address == "unit:2"
                     assert (await s.unlock("car:2")).locked.value is False
-                    await link.report(DoorChanged(door=Door.FRONT_LEFT, open=True))
-                    async for env in s.events():
-                        if isinstance(env.body, StateChanged) and env.sender == "car:2":
-                            break
+                    assert link.actuations == 1  # the car carried it out before the twin said so
+                    await link.send_event(DoorChanged(door=Door.FRONT_LEFT, open=True))
                     with pytest.raises(CommandRefused) as caught:
                         await s.lock("car:2")
                     assert caught.value.code is Code.DOOR_OPEN
-                # offline now: reads come from the last checkpoint, with report times
+                    assert link.actuations == 1  # refused by the twin: nothing reached the car
+                # offline now: reads come from the twin, with report times
                 snap = await s.remote_check("car:2")
+                assert snap.telematics is Telematics.OFFLINE
                 assert snap.locked.value is False and snap.locked.at is not None
                 assert snap.doors_open[Door.FRONT_LEFT].value is True
-                with pytest.raises(DeliveryError) as offline:
+                with pytest.raises(DeliveryError) as gone:
                     await s.unlock("car:2")
-                assert offline.value.code is Code.OFFLINE and "last report" in offline.value.message
-            stored = hub.store.load_state("link:2")
+                assert gone.value.code is Code.OFFLINE and "last report" in gone.value.message
+            stored = hub.store.load_state("car:2")
             assert stored is not None and stored[1].status.locked.value is False
+
+
+async def test_a_link_refusing_an_actuation_reaches_the_app_and_changes_nothing(tmp_path: Path) -> None:
+    with trio.fail_after(20):
+        async with running_hub(tmp_path / "hub.sqlite3") as (hub, url):
+            secrets = await provision(hub)
+            async with alice(url) as s:
+                async with open_vehicle_link(url, "2", secrets["car:2"], on_actuation=lambda body: "lock motor jammed"):
+                    with pytest.raises(CommandRefused) as caught:
+                        await s.unlock("car:2")
+                    assert caught.value.code is Code.ACTUATION_FAILED and "lock motor jammed" in caught.value.message
+                    assert (await s.remote_check("car:2")).locked.value is True
 
 
 async def test_a_link_dropping_mid_command_gives_a_typed_error_at_once(tmp_path: Path) -> None:
@@ -384,29 +395,26 @@ async def test_a_link_dropping_mid_command_gives_a_typed_error_at_once(tmp_path:
         async with running_hub(tmp_path / "hub.sqlite3", command_timeout=10.0) as (hub, url):
             secrets = await provision(hub)
             async with alice(url) as s:
-                async with open_vehicle_link(url, "2", secrets["car:2"], model=_Silent()) as link:
-                    await s.unlock("car:2")
+                async with raw_link(url, "2", secrets["car:2"]) as ws:
                     async with trio.open_nursery() as nursery:
                         result: list[Any] = []
 
-                        async def lock() -> None:
-                            result.append(await s.request("car:2", Lock()))
+                        async def unlock() -> None:
+                            result.append(await s.request("car:2", Unlock()))
 
-                        nursery.start_soon(lock)
-                        while hub.statistics().in_flight == 0:
-                            await trio.sleep(0.01)
-                        await trio.sleep(0.05)
+                        nursery.start_soon(unlock)
+                        actuation = decode(await ws.get_message())  # type: ignore[arg-type]
+                        assert actuation.body == Unlock() and actuation.sender == "car:2"
                         started = trio.current_time()
-                        await link.ws.aclose()  # the link drops
+                        await ws.aclose()  # the link drops without answering
                     assert trio.current_time() - started < 1.0  # not the 10 s timeout
                 outcome = result[0]
                 assert outcome.accepted
                 assert isinstance(outcome.reply.body, Error) and outcome.reply.body.code == "offline"
-                # nothing corrupted: the hub still has a valid state, answers reads from it
-                assert (await s.remote_check("car:2")).locked.value is False
-                async with open_vehicle_link(url, "2", secrets["car:2"]) as link:
-                    assert link.state.status.locked.value is False
-                    assert (await s.lock("car:2")).locked.value is True
+                # nothing corrupted: the twin still holds the last confirmed state
+                assert (await s.remote_check("car:2")).locked.value is True
+                async with open_vehicle_link(url, "2", secrets["car:2"]):
+                    assert (await s.unlock("car:2")).locked.value is False
 
 
 async def test_a_silent_car_times_out_with_a_typed_error(tmp_path: Path) -> None:
@@ -414,7 +422,7 @@ async def test_a_silent_car_times_out_with_a_typed_error(tmp_path: Path) -> None
         async with running_hub(tmp_path / "hub.sqlite3", command_timeout=0.3) as (hub, url):
             secrets = await provision(hub)
             async with alice(url) as s:
-                async with open_vehicle_link(url, "2", secrets["car:2"], model=_Silent()):
+                async with raw_link(url, "2", secrets["car:2"]):
                     started = trio.current_time()
                     outcome = await s.request("car:2", Lock())
                     elapsed = trio.current_time() - started
@@ -584,7 +592,7 @@ async def test_graceful_shutdown_answers_in_flight_commands_and_closes_with_1001
             hub: Hub = await nursery.start(serve_hub, store, HubConfig(port=0, drain_timeout=0.2))
             url = f"ws://127.0.0.1:{hub.port}/"
             secrets = await provision(hub)
-            async with alice(url) as s, open_vehicle_link(url, "2", secrets["car:2"], model=_Silent()) as link:
+            async with alice(url) as s, raw_link(url, "2", secrets["car:2"]) as link:
                 outcomes: list[Any] = []
 
                 async def lock() -> None:
@@ -596,7 +604,7 @@ async def test_graceful_shutdown_answers_in_flight_commands_and_closes_with_1001
                 hub.shutdown()
                 with pytest.raises(ConnectionClosed) as caught:
                     while True:
-                        await link.ws.get_message()
+                        await link.get_message()
                 assert caught.value.reason.code == 1001
                 while not outcomes:
                     await trio.sleep(0.01)

@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 
 from twin.errors import Code, ProtocolError
 from twin.protocol import (
-    MAX_DEPTH,
     MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
     AlertSettings,
@@ -189,20 +188,10 @@ def nested(levels: int) -> Any:
 
 
 def test_deep_nesting_is_refused_not_crashed_on() -> None:
-    """A checkpoint's state is free-form data: nesting it deeply must not break re-encoding."""
-    data = frame(type="checkpoint", to="hub", body={"state": {"x": nested(400)}, "at": 0.0})
+    """Every field is typed: data nested hundreds deep is refused at its first level."""
+    data = frame(type="welcome", to="hub", body={"address": "x", "garage": {"car:1": nested(400)}})
     assert len(data) < MAX_FRAME_BYTES
-    error = refused(data)
-    assert error.code is Code.MALFORMED and str(MAX_DEPTH) in error.message
-
-
-def test_nesting_up_to_the_limit_decodes_and_encodes_again() -> None:
-    # envelope map, body map, state map: three levels before the nested arrays
-    ok = frame(type="checkpoint", to="hub", body={"state": {"x": nested(MAX_DEPTH - 3)}, "at": 0.0})
-    env = decode(ok)
-    assert decode(encode(env)) == env
-    over = frame(type="checkpoint", to="hub", body={"state": {"x": nested(MAX_DEPTH - 2)}, "at": 0.0})
-    assert refused(over).code is Code.MALFORMED
+    assert refused(data).code is Code.WRONG_TYPE
 
 
 # --- each refusal, typed ---------------------------------------------------------------------

@@ -240,7 +240,7 @@ class Fleet:
         start = trio.current_time()
         deadline = start + timeout
         envelope = Envelope(body, sender, target, id=router.next_id(), ts=clock.epoch + (start - clock.t0))
-        waiter = router.expect(sender, envelope.id)
+        waiter = router.expect(sender, envelope.id, target)
         no_room = False
         try:
             try:
@@ -283,7 +283,7 @@ class Fleet:
         router, clock = self.router, self.clock
         now = trio.current_time()
         envelope = Envelope(body, sender, target, id=router.next_id(), ts=clock.epoch + (now - clock.t0))
-        waiter = router.expect(sender, envelope.id, on_reply)
+        waiter = router.expect(sender, envelope.id, target, on_reply)
         waiter.request, waiter.timeout = envelope, timeout
         try:
             router.deliver_nowait(envelope)
@@ -293,6 +293,34 @@ class Fleet:
             return
         if waiter.waiting:
             self._time_out_at(now + timeout, waiter)
+
+    async def ask_patiently(
+        self, sender: str, target: str, body: Message, on_reply: Callable[[Envelope], None], *, timeout: float = 5.0
+    ) -> None:
+        """`ask_soon`, except that a full mailbox makes the caller wait for room (within
+        `timeout`) instead of answering `overloaded`: backpressure on whoever sends."""
+        router, clock = self.router, self.clock
+        start = trio.current_time()
+        envelope = Envelope(body, sender, target, id=router.next_id(), ts=clock.epoch + (start - clock.t0))
+        waiter = router.expect(sender, envelope.id, target, on_reply)
+        waiter.request, waiter.timeout = envelope, timeout
+        try:
+            try:
+                router.deliver_nowait(envelope)
+            except DeliveryError as exc:
+                if exc.code is not Code.OVERLOADED:
+                    raise
+                with trio.move_on_at(start + timeout):  # a full mailbox: wait for room
+                    await router.deliver(envelope)
+        except DeliveryError as exc:
+            router.forget(waiter)
+            waiter.answer(envelope.reply(Error(code=exc.code.value, message=exc.message), clock.now()))
+            return
+        except BaseException:  # cancelled while waiting for room: nobody asks any more
+            router.forget(waiter)
+            raise
+        if waiter.waiting:
+            self._time_out_at(start + timeout, waiter)
 
     def _time_out_at(self, deadline: float, waiter: Waiter) -> None:
         """Have the scheduler give up on `waiter` at `deadline` (trio time) if still waiting."""

@@ -3,8 +3,9 @@
 A `Router` delivers an envelope to the inbox registered at its target address; failures are
 raised as `DeliveryError` with a code (`unknown_target`, `offline`, `overloaded`) and turning
 them into `Error` replies is the caller's policy, not the transport's. The in-process
-`AddressBook` also holds replies for askers: a reply whose (target, id) is `expect`ed goes to
-that waiter, waking its parked task, and never reaches the target's mailbox.
+`AddressBook` also holds replies for askers: a reply whose (target, id) is `expect`ed, and
+that comes from the address that was asked, goes to that waiter, waking its parked task, and
+never reaches the target's mailbox. A reply from anyone else resolves nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from twin.protocol import Envelope
 
 __all__ = ["AddressBook", "Inbox", "Router", "RouterStatistics"]
 
-APP_PREFIX = "app:"
+APP_PREFIX = "app:"  # the connected apps of an account, inside the hub
+UNIT_PREFIX = "unit:"  # a car's telematics unit (its vehicle link), inside the hub
 
 
 class Inbox(Protocol):
@@ -70,10 +72,11 @@ class Waiter:
     """An asker waiting for one reply: a parked task (`task`, set only while it is parked) or a
     callback (`on_reply`, cleared once called), which the reply's deliverer calls at once."""
 
-    __slots__ = ("key", "task", "reply", "on_reply", "request", "timeout")
+    __slots__ = ("key", "asked", "task", "reply", "on_reply", "request", "timeout")
 
-    def __init__(self, key: tuple[str, int], on_reply: Callable[[Envelope], None] | None = None) -> None:
+    def __init__(self, key: tuple[str, int], asked: str, on_reply: Callable[[Envelope], None] | None = None) -> None:
         self.key = key
+        self.asked = asked  # only a reply from this address answers
         self.task: Task | None = None
         self.reply: Envelope | None = None
         self.on_reply = on_reply
@@ -158,13 +161,13 @@ class AddressBook:
             await self.inbox(envelope.target).put(envelope)
             self._delivered += 1
 
-    def expect(self, sender: str, id: int, on_reply: Callable[[Envelope], None] | None = None) -> Waiter:
-        """Hold the reply to (`sender`, `id`) for an asker instead of delivering it; with
-        `on_reply`, call that with the reply as soon as it is delivered."""
+    def expect(self, sender: str, id: int, asked: str, on_reply: Callable[[Envelope], None] | None = None) -> Waiter:
+        """Hold the reply from `asked` to (`sender`, `id`) for an asker instead of delivering
+        it; with `on_reply`, call that with the reply as soon as it is delivered."""
         key = (sender, id)
         if key in self._pending:
             raise ValueError(f"a reply to {sender!r} with id {id} is already awaited")
-        waiter = self._pending[key] = Waiter(key, on_reply)
+        waiter = self._pending[key] = Waiter(key, asked, on_reply)
         return waiter
 
     def forget(self, waiter: Waiter) -> None:
@@ -176,9 +179,11 @@ class AddressBook:
         """Hand `envelope` to the ask awaiting it, if it is that ask's reply."""
         if not self._pending or envelope.body.KIND != "reply":
             return False
-        waiter = self._pending.pop((envelope.target, envelope.id), None)
-        if waiter is None:
+        key = (envelope.target, envelope.id)
+        waiter = self._pending.get(key)
+        if waiter is None or waiter.asked != envelope.sender:
             return False
+        del self._pending[key]
         waiter.answer(envelope)
         return True
 
@@ -192,8 +197,9 @@ class AddressBook:
                 f"no app of {address[len(APP_PREFIX):]!r} is connected; it will not see this",
                 Code.OFFLINE,
             )
+        if address.startswith(UNIT_PREFIX):
+            raise DeliveryError(f"the vehicle link of {address[len(UNIT_PREFIX):]!r} is not attached", Code.OFFLINE)
         raise DeliveryError(
-            f"nothing is registered at {address!r}; check the address (car:<id>,"
-            " user:<account>, operator, app:<account>)",
+            f"nothing is registered at {address!r}; commands go to car:<id> or operator",
             Code.UNKNOWN_TARGET,
         )

@@ -1,7 +1,8 @@
 """An async client of the twin hub, on trio: app sessions for prototypes and tests, and
-vehicle links that host a simulated car's twin in this process."""
+vehicle links that play a car's telematics unit (report events, carry out actuations)."""
 
 from ._client import (
+    Actuator as Actuator,
     AppSession as AppSession,
     LoginFailed as LoginFailed,
     Outcome as Outcome,

@@ -6,15 +6,17 @@ overloaded) or `ProtocolError` (the hub could not read what we sent). `events()`
 pushes for the account (alerts, state changes, offers, garage changes) and acknowledges each
 durable one as it is handed over, so the hub deletes it from the account's queue.
 
-A `VehicleLink` hosts one car's twin in this process: it gets its state from the hub, runs
-`VEHICLE` on it (commands from the hub, events reported with `report`, timers), sends the
-outbox back through the hub and checkpoints its state (debounced, and when it closes).
+A `VehicleLink` is one car's telematics unit: the car's twin lives in the hub; the link
+reports what the car senses (`report`, fire and forget, or `send_event`, which waits for the
+twin to take it) and carries out the approved commands the twin sends it (`on_actuation`
+decides; by default every one is done at once), answering each.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -24,9 +26,7 @@ from urllib.parse import urlsplit
 
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
-from twin.actors import Clock
 from twin.errors import Code, CommandRefused, DeliveryError, ProtocolError, TwinError
-from twin.model import VEHICLE, VehicleState
 from twin.protocol import (
     MAX_FRAME_BYTES,
     Accepted,
@@ -36,7 +36,6 @@ from twin.protocol import (
     AlertSettingsSet,
     AlertType,
     Channel,
-    Checkpoint,
     ClimateSettings,
     ClimateSettingsSet,
     ClimateScheduleAdd,
@@ -109,7 +108,7 @@ from twin.protocol import (
 )
 
 __all__ = [
-    "AppSession", "LoginFailed", "Outcome", "VehicleLink", "open_app_session", "open_vehicle_link", "open_websocket",
+    "Actuator", "AppSession", "LoginFailed", "Outcome", "VehicleLink", "open_app_session", "open_vehicle_link", "open_websocket",
 ]
 
 R = TypeVar("R")
@@ -297,7 +296,7 @@ class AppSession(_Connection):
 
     def events(self) -> "_Events":
         """Pushes to this account (alerts, state changes, offers...) as an async iterator; each
-        durable one (envelope id > 0) is acked as it is handed over. Ends when the connection
+        durable one (envelope `seq` > 0) is acked as it is handed over. Ends when the connection
         closes. A plain iterator, not a generator: breaking out of the loop is fine."""
         return _Events(self)
 
@@ -446,10 +445,10 @@ class _Events:
             env = await session._events.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
-        if env.id > 0 and env.body.KIND != "reply":
-            session.acked = max(session.acked, env.id)
+        if env.seq > 0:
+            session.acked = max(session.acked, env.seq)
             try:
-                await session.send(Envelope(Ack(upto=env.id), sender="", target="hub"))
+                await session.send(Envelope(Ack(upto=env.seq), sender="", target="hub"))
             except ConnectionClosed:
                 pass
         return env
@@ -487,96 +486,78 @@ async def open_app_session(
 
 # --- vehicle links
 
+#: decides an actuation: None to carry it out, or the reason the car cannot
+Actuator = Callable[[Message], "str | None"]
+
 
 class VehicleLink(_Connection):
-    """Hosts one car's twin: `state` is current; `report(event)` tells the twin what happened."""
+    """One car's telematics unit on the hub: reports events, carries out actuations."""
 
-    def __init__(self, ws: WebSocketConnection, welcome: Welcome, state: VehicleState, clock: Clock,
-                 checkpoint_interval: float, model: Any) -> None:
+    def __init__(self, ws: WebSocketConnection, welcome: Welcome, vehicle_id: str, on_actuation: Actuator | None,
+                 timeout: float) -> None:
         super().__init__(ws, welcome)
-        self.state = state
-        self.clock = clock
-        self.model = model
-        self.checkpoint_interval = checkpoint_interval
-        self.steps = 0
-        self._dirty = False
-        self._checkpointed = state
-        self._wake = trio.Event()  # the deadline changed or a checkpoint is due
+        self.vehicle_id = vehicle_id
+        self.car = "car:" + vehicle_id
+        self.timeout = timeout
+        self.on_actuation = on_actuation
+        self.actuations = 0  # answered so far, carried out or not
+        self.refusals: deque[Error] = deque(maxlen=100)  # the newest errors about unnumbered frames
+        self._ids = 0
+        self._pending: dict[int, _Pending] = {}
 
     async def report(self, event: Message) -> None:
-        """The car reports `event` about itself (a door opened, the ignition, a position)."""
-        await self._step(Envelope(event, sender=self.address, target=self.address, ts=self.clock.now()))
+        """Tell the twin what the car sensed, without waiting; a refusal lands in `refusals`."""
+        await self.send(Envelope(event, sender="", target=self.car))
 
-    async def _step(self, envelope: Envelope | None) -> None:
-        now = self.clock.now()
-        before = self.state
-        if envelope is None:
-            self.state, outbox = self.model.advance(before, now)
-        else:
-            self.state, outbox = self.model.step(before, envelope, now)
-        self.steps += 1
-        if self.state is not before and not self._dirty:
-            self._dirty = True
-            self._wake.set()
-        elif self.model.next_deadline(self.state) != self.model.next_deadline(before):
-            self._wake.set()
-        for out in outbox:
-            await self.send(out)
+    async def send_event(self, event: Message, *, timeout: float | None = None) -> Done:
+        """Tell the twin what the car sensed and wait until it took it (raise if it refused)."""
+        self._ids += 1
+        corr = self._ids
+        pending = self._pending[corr] = _Pending()
+        try:
+            await self.send(Envelope(event, sender="", target=self.car, id=corr))
+            with trio.move_on_after(self.timeout if timeout is None else timeout):
+                await pending.event.wait()
+            if pending.reply is None:
+                raise DeliveryError(f"{self.car} did not answer {event.TYPE!r} in time", Code.TIMEOUT)
+            return raise_for(pending.reply.body)  # type: ignore[no-any-return]
+        finally:
+            del self._pending[corr]
 
     async def _reader(self) -> None:
         try:
-            await self._read()
+            while True:
+                frame = await self.ws.get_message()
+                try:
+                    env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES)
+                except ProtocolError:
+                    continue
+                body = env.body
+                if body.KIND == "command" and env.id:
+                    await self._actuate(env)
+                elif body.KIND == "reply":
+                    pending = self._pending.get(env.id)
+                    if pending is not None:
+                        pending.reply = env
+                        pending.event.set()
+                    elif isinstance(body, Error):
+                        self.refusals.append(body)
         except ConnectionClosed as exc:
             reason = exc.reason
             self.closed = f"{reason.code} {reason.reason or ''}".strip() if reason else "closed"
-            self._wake.set()
+        finally:
+            for pending in self._pending.values():
+                pending.event.set()
 
-    async def _read(self) -> None:
-        address = self.address
-        while True:
-            frame = await self.ws.get_message()
-            try:
-                env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES)
-            except ProtocolError:
-                continue
-            if env.body.KIND == "session" or env.target != address:
-                continue
-            if env.body.KIND == "reply" and isinstance(env.body, Error) and env.sender == "hub":
-                continue  # the hub complaining about something we sent: nothing to step
-            await self._step(env)
-
-    async def _timers(self) -> None:
-        """Fire the model's deadlines and send debounced checkpoints."""
-        try:
-            await self._tick()
-        except ConnectionClosed:
-            pass
-
-    async def _tick(self) -> None:
-        last_checkpoint = -math.inf
-        while self.closed is None:
-            deadline = self.model.next_deadline(self.state)
-            wake = math.inf if deadline is None else self.clock.to_trio(deadline)
-            if self._dirty:
-                wake = min(wake, last_checkpoint + self.checkpoint_interval)
-            with trio.move_on_at(wake):
-                await self._wake.wait()
-            self._wake = trio.Event()
-            deadline = self.model.next_deadline(self.state)
-            if deadline is not None and self.clock.to_trio(deadline) <= trio.current_time():
-                await self._step(None)
-            if self._dirty and trio.current_time() >= last_checkpoint + self.checkpoint_interval:
-                last_checkpoint = trio.current_time()
-                await self.checkpoint()
-
-    async def checkpoint(self) -> None:
-        """Send the current state to the hub now."""
-        self._dirty = False
-        self._checkpointed = self.state
-        from twin.server import to_plain
-
-        body = Checkpoint(state=to_plain(self.state), at=self.clock.now())
-        await self.send(Envelope(body, sender=self.address, target="hub"))
+    async def _actuate(self, env: Envelope) -> None:
+        reason = self.on_actuation(env.body) if self.on_actuation is not None else None
+        answer: Message
+        if reason is None:
+            answer = Ok(result=Done(detail=f"{env.body.TYPE} done"))
+        else:
+            answer = Error(code=Code.ACTUATION_FAILED.value, message=reason)
+        self.actuations += 1
+        await self.send(Envelope(answer, sender="", target=self.car, id=env.id))
 
 
 @asynccontextmanager
@@ -585,30 +566,17 @@ async def open_vehicle_link(
     vehicle_id: str,
     secret: str,
     *,
-    checkpoint_interval: float = 1.0,
-    epoch: float | None = None,
-    model: Any = VEHICLE,
+    on_actuation: Actuator | None = None,
     timeout: float = 5.0,
 ) -> AsyncIterator[VehicleLink]:
-    """Host car `vehicle_id` here: log in with its link secret, take its state from the hub,
-    run it until the block ends (then send a last checkpoint and close with 1000)."""
-    from twin.server._states import from_plain
-
+    """Attach as car `vehicle_id`'s telematics unit (log in with its link secret) until the
+    block ends, then close with 1000; the car is online meanwhile. Raises `LoginFailed`."""
     async with open_websocket(url) as ws:
         welcome = await _hello(ws, HelloVehicle(vehicle_id=vehicle_id, secret=secret), timeout)
-        with trio.fail_after(timeout):
-            env = decode(await ws.get_message(), max_bytes=4 * MAX_FRAME_BYTES)  # type: ignore[arg-type]
-        if not isinstance(env.body, Checkpoint):
-            raise ProtocolError(f"expected the car's checkpoint, got {env.type!r}", Code.UNKNOWN_TYPE)
-        state = from_plain("vehicle", env.body.state)
-        link = VehicleLink(ws, welcome, state, Clock.start(epoch), checkpoint_interval, model)
+        link = VehicleLink(ws, welcome, vehicle_id, on_actuation, timeout)
         async with _unwrapped(), trio.open_nursery() as nursery:
             nursery.start_soon(link._reader)
-            nursery.start_soon(link._timers)
             try:
                 yield link
-                if link.state is not link._checkpointed and link.closed is None:
-                    with trio.move_on_after(timeout):
-                        await link.checkpoint()
             finally:
                 nursery.cancel_scope.cancel()

@@ -195,7 +195,7 @@ async def run_worker(
     async def host(vid: str, secret: str) -> None:
         counted = False
         try:
-            async with open_vehicle_link(url, vid, secret, checkpoint_interval=1.0, timeout=timeout) as link:
+            async with open_vehicle_link(url, vid, secret, timeout=timeout) as link:
                 st.cars += 1
                 st.linked += 1
                 links.append(link)

@@ -5,6 +5,7 @@ no sockets, no wall clock. The actor runtime (`twin.actors`) is a thin shell aro
 """
 
 from ._state import (
+    Actuation as Actuation,
     ClimateState as ClimateState,
     ContractState as ContractState,
     DigitalKey as DigitalKey,

@@ -27,14 +27,17 @@ from ..protocol import (
     Reading,
     SharedFunction,
     SoftwareStage,
+    Telematics,
     Window,
 )
+from ..protocol import Message
 
 __all__ = [
     "ClimateState",
     "ContractState",
     "Driver",
     "DigitalKey",
+    "Actuation",
     "Pending",
     "SecurityState",
     "Share",
@@ -149,6 +152,18 @@ class Pending:
 
 
 @attrs.frozen
+class Actuation:
+    """An approved command the car's telematics unit was asked to carry out, under its own
+    envelope id `actuation_id` towards `unit:<id>`; the requester's reply waits for the unit."""
+
+    actuation_id: int
+    requester: str
+    request_id: int
+    command: Message
+    expires_at: float
+
+
+@attrs.frozen
 class SecurityState:
     alarm_sounded_at: float | None = None
     police_report: str | None = None
@@ -217,10 +232,18 @@ class VehicleState:
     software: SoftwareState = DEFAULT_SOFTWARE
     wifi: WifiState = DEFAULT_WIFI
     pending: tuple[Pending, ...] = ()
+    telematics: Telematics = Telematics.SIMULATED
+    actuations: tuple[Actuation, ...] = ()
+    next_actuation_id: int = 1
 
     @property
     def address(self) -> str:
         return "car:" + self.vehicle_id
+
+    @property
+    def unit(self) -> str:
+        """The address of the car's telematics unit (its vehicle link)."""
+        return "unit:" + self.vehicle_id
 
 
 def new_vehicle(
@@ -241,6 +264,7 @@ def new_vehicle(
     registration: str = "",
     started_at: float | None = None,
     info: VehicleInfoData | None = None,
+    telematics: Telematics = Telematics.SIMULATED,
 ) -> VehicleState:
     """A car as it leaves provisioning: linked to `owner` under `plan`, or unlinked if owner is None.
 
@@ -275,4 +299,4 @@ def new_vehicle(
         emergency_checked=emergency_checked and owner is not None,
     )
     status = DEFAULT_STATUS if position is None else Status(position=Reading(position), last_acc_off=Reading(position))
-    return VehicleState(vehicle_id, info=info, contract=contract, status=status)
+    return VehicleState(vehicle_id, info=info, contract=contract, status=status, telematics=telematics)

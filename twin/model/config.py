@@ -39,6 +39,7 @@ class ModelConfig:
     guard_extension_s: float = 3600.0
     download_s: float = 300.0  # not in the guide; the install itself is the event's install_s
     offer_timeout_s: float = 30.0  # a phone that does not answer a key or share offer
+    actuation_timeout_s: float = 4.0  # not in the guide: a linked car that does not confirm a command
     inbox_size: int = 200
     contract_year_s: float = 365 * 86400.0
     lite_yearly_jpy: int = 22_800

@@ -79,6 +79,7 @@ def snapshot(state: VehicleState) -> Snapshot:
         power=view.power,
         climate_running=state.climate.running,
         updates_paused=state.reported_view is not None,
+        telematics=state.telematics,
     )
 
 

@@ -5,8 +5,10 @@ climate, sharing, keys, drivers, contract, emergency, software, wifi, power). Be
 message, deadlines due at or before `now` fire in time order, each at its own time, so a car
 whose task slept and a car that stayed awake produce the same outbox. A handler refuses by
 raising `CommandRefused`: `step` then returns the state it was given and one `Error` reply,
-dropping anything the handler meant to send. Events are accepted only from the car itself.
-Replies coming back to the car settle a pending key or share offer, and are never answered.
+dropping anything the handler meant to send. Events are accepted only from the car itself
+(its telematics unit `unit:<id>`, or `car:<id>` for a car simulated in process). On a linked
+car, commands that make the car act go through its unit first (`telematics`). Replies coming
+back to the car settle an actuation or a pending key or share offer, and are never answered.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from __future__ import annotations
 import attrs
 
 from ..errors import Code, CommandRefused
-from ..protocol import Envelope, Error, Ok
-from . import climate, contract, drivers, emergency, keys, power, security, sharing, software, wifi  # noqa: F401  (register handlers)
+from ..protocol import CoverageChanged, Done, Envelope, Error, Ok, Telematics
+from . import climate, contract, drivers, emergency, keys, power, security, sharing, software, telematics, wifi  # noqa: F401  (register handlers)
 from ._context import Ctx
 from ._dispatch import HANDLERS
 from ._state import VehicleState
@@ -43,6 +45,10 @@ class VehicleModel:
         for p in state.pending:
             if best is None or p.expires_at < best:
                 best = p.expires_at
+        if state.actuations:
+            t = telematics.next_deadline(state)
+            if t is not None and (best is None or t < best):
+                best = t
         return best
 
     def advance(self, state: VehicleState, now: float) -> tuple[VehicleState, list[Envelope]]:
@@ -60,6 +66,8 @@ class VehicleModel:
             for p in state.pending:
                 if p.expires_at <= due:
                     state = _settle(state, p, False, Code.TIMEOUT.value, cx, "their phone did not answer in time")
+            if state.actuations:
+                state = telematics.expire(state, due, cx)
         raise RuntimeError(f"{state.address}: deadlines keep coming due at {now}; a rule re-arms a timer in the past")
 
     def step(self, state: VehicleState, env: Envelope, now: float) -> tuple[VehicleState, list[Envelope]]:
@@ -67,25 +75,61 @@ class VehicleModel:
         state, outbox = self.advance(state, now)
         body = env.body
         if body.KIND == "reply":
-            return _reply_arrived(state, env, Ctx(state.address, env, now, self.config, outbox)), outbox
+            cx = Ctx(state.address, env, now, self.config, outbox)
+            if env.sender != state.unit:
+                return _reply_arrived(state, env, cx), outbox
+            state, confirmed = telematics.actuation_answered(state, env, cx)
+            if confirmed is None:
+                return state, outbox
+            return self._apply(state, confirmed, now, outbox)
+        if type(body) is CoverageChanged:
+            if env.sender == telematics.HUB:
+                state = telematics.coverage_changed(state, body, Ctx(state.address, env, now, self.config, outbox))
+            return state, outbox  # from anyone else: a notice, never answered
         handler = HANDLERS.get(type(body))
         if handler is None:
             outbox.append(env.reply(Error(code=Code.UNKNOWN_TYPE.value, message=f"a car does not handle {body.TYPE!r} messages"), now))
             return state, outbox
-        if body.KIND == "event" and env.sender != state.address:
-            outbox.append(env.reply(Error(code=Code.NOT_AUTHORIZED.value, message=f"only {state.address} itself may report {body.TYPE!r}"), now))
+        if body.KIND == "event" and env.sender != state.unit and env.sender != state.address:
+            outbox.append(env.reply(Error(code=Code.NOT_AUTHORIZED.value, message=f"only {state.address}'s own telematics unit may report {body.TYPE!r}"), now))
             return state, outbox
+        if state.telematics is not Telematics.SIMULATED and type(body) in telematics.ACTUATING:
+            return self._actuate(state, env, now, outbox)
+        return self._apply(state, env, now, outbox)
+
+    def _apply(self, state: VehicleState, env: Envelope, now: float, outbox: list[Envelope]) -> tuple[VehicleState, list[Envelope]]:
+        """Run the message's handler: the new state and its reply, or the old state and one `Error`."""
+        return self._run(state, env, now, outbox)[0], outbox
+
+    def _run(self, state: VehicleState, env: Envelope, now: float, outbox: list[Envelope]) -> tuple[VehicleState, bool]:
+        """`_apply`, also saying whether the rules refused the message."""
+        body = env.body
         mark = len(outbox)
         cx = Ctx(state.address, env, now, self.config, outbox)
         try:
-            new, result = handler(state, body, cx)
+            new, result = HANDLERS[type(body)](state, body, cx)
         except CommandRefused as refused:
             del outbox[mark:]
             outbox.append(env.reply(Error(code=refused.code.value, message=refused.message), now))
-            return state, outbox
+            return state, True
         if result is not None:
             outbox.append(env.reply(Ok(result=result), now))  # type: ignore[arg-type]  # handlers return members of AnyResult
-        return new, outbox
+        elif env.id and body.KIND == "event":  # a unit that numbers an event hears it was taken
+            outbox.append(env.reply(Ok(result=Done(detail=f"{body.TYPE} recorded")), now))
+        return new, False
+
+    def _actuate(self, state: VehicleState, env: Envelope, now: float, outbox: list[Envelope]) -> tuple[VehicleState, list[Envelope]]:
+        """A linked car's actuating command: checked now, carried out once its unit confirms."""
+        if state.telematics is Telematics.OFFLINE:
+            offline = telematics.refuse_offline(state, env.body)
+            outbox.append(env.reply(Error(code=offline.code.value, message=offline.message), now))
+            return state, outbox
+        mark = len(outbox)
+        _, refused = self._run(state, env, now, outbox)
+        if refused:  # its one reply stands, nothing is sent to the car
+            return state, outbox
+        del outbox[mark:]  # what the command would send is sent once the car has done it
+        return telematics.forward(state, env, Ctx(state.address, env, now, self.config, outbox)), outbox
 
 
 def _settle(state: VehicleState, pending, ok: bool, reason: str, cx: Ctx, detail: str = "") -> VehicleState:  # type: ignore[no-untyped-def]

@@ -23,6 +23,7 @@ from ._values import (
     SharedFunction as SharedFunction,
     ALL_SHARED_FUNCTIONS as ALL_SHARED_FUNCTIONS,
     Role as Role,
+    Telematics as Telematics,
     KeyAction as KeyAction,
     ClipTrigger as ClipTrigger,
     SoftwareStage as SoftwareStage,
@@ -108,6 +109,7 @@ from ._notices import (
     GuardDispatch as GuardDispatch,
     CasesClose as CasesClose,
     OperatorNotice as OperatorNotice,
+    CoverageChanged as CoverageChanged,
 )
 from ._results import (
     Result as Result,
@@ -142,10 +144,8 @@ from ._session import (
     Welcome as Welcome,
     Accepted as Accepted,
     Ack as Ack,
-    Checkpoint as Checkpoint,
 )
 from ._codec import (
-    MAX_DEPTH as MAX_DEPTH,
     MAX_FRAME_BYTES as MAX_FRAME_BYTES,
     unstructure_body as unstructure_body,
     structure_body as structure_body,

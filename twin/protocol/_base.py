@@ -72,7 +72,8 @@ def registered_count() -> int:
 
 @attrs.frozen
 class Envelope:
-    """A message with its routing data. `id` correlates a reply with its request."""
+    """A message with its routing data. `id` correlates a reply with its request; `seq` numbers
+    a durable push to an account (0 elsewhere), which the app acknowledges with `ack`."""
 
     body: Message
     sender: str
@@ -80,6 +81,7 @@ class Envelope:
     id: int = 0
     ts: float = 0.0
     v: int = PROTOCOL_VERSION
+    seq: int = 0
 
     @property
     def type(self) -> str:

@@ -2,8 +2,8 @@
 
 Decoding raises nothing but `ProtocolError`, each with its code: a client learns from the
 error reply exactly what was wrong with its frame. Types are strict: a string is not an int,
-an int is not a bool, a string or a map is not an array, unknown fields are refused, and a
-frame may not nest deeper than `MAX_DEPTH`. Encoding is canonical: equal envelopes give equal
+an int is not a bool, a string or a map is not an array, unknown fields are refused (every
+field is typed, so nesting deeper than the catalogue's is refused at its first level). Encoding is canonical: equal envelopes give equal
 bytes (sets as sorted arrays, maps with sorted keys, -0.0 as 0.0, timestamps as floats).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import operator
 from collections.abc import Iterable, Mapping, Set
-from typing import Any, Union, cast, get_args, get_origin, get_type_hints
+from typing import Any, cast, get_origin
 
 import attrs
 import cattrs
@@ -20,15 +20,12 @@ import msgpack
 from cattrs.strategies import configure_tagged_union
 
 from ..errors import Code, ProtocolError
-from ._base import PROTOCOL_VERSION, Envelope, Message, message_type, message_types, registered_count
+from ._base import PROTOCOL_VERSION, Envelope, Message, message_type
 from ._results import AnyResult, result_types
 
-__all__ = ["MAX_DEPTH", "MAX_FRAME_BYTES", "converter", "decode", "encode", "structure_body", "unstructure_body"]
+__all__ = ["MAX_FRAME_BYTES", "converter", "decode", "encode", "structure_body", "unstructure_body"]
 
 MAX_FRAME_BYTES = 64 * 1024
-#: How deep maps and arrays may nest in a frame (the catalogue needs fewer than 10 levels;
-#: free-form data nested hundreds deep could not be encoded again).
-MAX_DEPTH = 32
 
 
 class _Mistyped(TypeError):
@@ -242,23 +239,23 @@ def _field_from_notes(notes: list[str]) -> str:
     return ""
 
 
-_ENVELOPE_FIELDS = {"type", "id", "from", "to", "ts", "v", "body"}
+_ENVELOPE_FIELDS = {"type", "id", "from", "to", "ts", "v", "seq", "body"}
 
 
 def encode(env: Envelope) -> bytes:
-    """Envelope to one msgpack frame."""
-    return msgpack.packb(  # type: ignore[no-any-return]
-        {
-            "type": env.body.TYPE,
-            "id": env.id,
-            "from": env.sender,
-            "to": env.target,
-            "ts": _canonical_float(env.ts),
-            "v": env.v,
-            "body": unstructure_body(env.body),
-        },
-        use_bin_type=True,
-    )
+    """Envelope to one msgpack frame (`seq` only on durable pushes, where it is not 0)."""
+    raw = {
+        "type": env.body.TYPE,
+        "id": env.id,
+        "from": env.sender,
+        "to": env.target,
+        "ts": _canonical_float(env.ts),
+        "v": env.v,
+        "body": unstructure_body(env.body),
+    }
+    if env.seq:
+        raw["seq"] = env.seq
+    return msgpack.packb(raw, use_bin_type=True)  # type: ignore[no-any-return]
 
 
 def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None = None) -> Envelope:
@@ -275,11 +272,6 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None
         raise ProtocolError(f"not valid msgpack: {type(exc).__name__}", Code.MALFORMED) from None
     if not isinstance(raw, dict):
         raise ProtocolError(f"a frame must be a msgpack map, got {type(raw).__name__}", Code.NOT_A_MAP)
-    # Typed fields refuse nested data at their first level; only free-form fields (a
-    # checkpoint's state) can carry deep nesting, so only their bodies are walked.
-    tag = raw.get("type")
-    if isinstance(tag, str) and tag in _free_form_tags() and _too_deep(raw.get("body"), MAX_DEPTH - 1):
-        raise ProtocolError(f"the frame nests maps and arrays deeper than {MAX_DEPTH} levels", Code.MALFORMED)
     extra = set(raw) - _ENVELOPE_FIELDS
     if extra:
         raise ProtocolError(f"unknown envelope field(s) {sorted(map(str, extra))}", Code.WRONG_TYPE)
@@ -291,46 +283,11 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None
             raise ProtocolError(f"envelope is missing {name!r}", Code.MISSING_FIELD)
     corr = raw.get("id", 0)
     ts = raw.get("ts", 0.0)
+    seq = raw.get("seq", 0)
     claimed = raw.get("from", "")
-    checks = (("type", raw["type"], str), ("to", raw["to"], str), ("from", claimed, str), ("id", corr, int), ("ts", ts, (int, float)))
+    checks = (("type", raw["type"], str), ("to", raw["to"], str), ("from", claimed, str), ("id", corr, int), ("ts", ts, (int, float)), ("seq", seq, int))
     for name, value, kind in checks:
         if not isinstance(value, kind) or type(value) is bool:
             raise ProtocolError(f"envelope field {name!r} has the wrong type {type(value).__name__}", Code.WRONG_TYPE)
     body = structure_body(raw["type"], raw.get("body", {}))
-    return Envelope(body, sender=sender if sender is not None else claimed, target=raw["to"], id=corr, ts=float(ts))
-
-
-_FREE_FORM: dict[int, frozenset[str]] = {}
-
-
-def _free_form_tags() -> frozenset[str]:
-    """Tags of messages with a field typed `Any` (recomputed if more messages register)."""
-    count = registered_count()
-    tags = _FREE_FORM.get(count)
-    if tags is None:
-        types = message_types()
-        tags = frozenset(tag for tag, cls in types.items() if any(_has_any(t) for t in get_type_hints(cls).values()))
-        _FREE_FORM.clear()
-        _FREE_FORM[count] = tags
-    return tags
-
-
-def _has_any(tp: Any) -> bool:
-    return tp is Any or any(_has_any(arg) for arg in get_args(tp))
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    """True if maps and arrays nest deeper than `limit` levels in `value` (walked without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
+    return Envelope(body, sender=sender if sender is not None else claimed, target=raw["to"], id=corr, ts=float(ts), seq=seq)

@@ -104,3 +104,11 @@ class OperatorNotice(Message):
     kind: str
     text: str
     at: float
+
+
+@register("coverage_changed", N)
+class CoverageChanged(Message):
+    """Hub -> car: the car's vehicle link attached (`online`) or is gone. Only the hub sends it;
+    a simulated car ignores it, a linked car's actuations are refused while it is offline."""
+
+    online: bool

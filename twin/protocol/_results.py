@@ -25,6 +25,7 @@ from ._values import (
     Reading,
     SharedFunction,
     SoftwareStage,
+    Telematics,
     Window,
 )
 
@@ -89,6 +90,7 @@ class Snapshot(Result):
     power: Reading[Power]
     climate_running: bool
     updates_paused: bool = False
+    telematics: Telematics = Telematics.SIMULATED  # offline: every value is as old as its `at`
 
 
 @_result("location")

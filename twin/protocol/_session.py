@@ -1,18 +1,16 @@
 """Session messages: what a client and the hub say about the connection itself.
 
 A websocket connection to the hub starts with exactly one kind of hello (an app logging in by
-password or token, or a simulated car linking with its secret) and the hub's `welcome`. After
-that, apps send commands and get `accepted` then one final reply per command; the hub pushes
-notices, and a durable push (envelope id > 0) is confirmed by the app with `ack`. A vehicle
-link and the hub trade `checkpoint`s: the hub hands the link its twin state once after the
-welcome, the link sends its state back from time to time and when it closes.
+password or token, or a car's telematics unit linking with its secret) and the hub's
+`welcome`. After that, apps send commands and get `accepted` then one final reply per
+command; the hub pushes notices, and a durable push (envelope `seq` > 0) is confirmed by the
+app with `ack`. A vehicle link reports its car's events and answers the actuations its twin
+sends it; the twin itself lives in the hub.
 
 `accepted` has KIND "progress", not "reply": it never resolves a pending ask.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import attrs
 
@@ -39,7 +37,7 @@ class HelloToken(Message):
 
 @register("hello_vehicle", S)
 class HelloVehicle(Message):
-    """First frame of a vehicle link: a simulated car hosts its own twin outside the hub."""
+    """First frame of a vehicle link: the car's telematics unit, speaking as `unit:<id>`."""
 
     vehicle_id: str
     secret: str
@@ -48,7 +46,7 @@ class HelloVehicle(Message):
 @register("welcome", S)
 class Welcome(Message):
     """The hub accepted the hello. `address` is who this connection speaks as from now on
-    (`user:<account>` or `car:<id>`); `token` logs the account in again without a password
+    (`user:<account>` or `unit:<id>`); `token` logs the account in again without a password
     (empty for vehicle links); `garage` maps each car address the account sees to its role."""
 
     address: str
@@ -64,17 +62,6 @@ class Accepted(Message):
 
 @register("ack", S)
 class Ack(Message):
-    """The app has handled every durable push with a sequence number up to `upto`."""
+    """The app has handled every durable push whose envelope `seq` is up to `upto`."""
 
     upto: int
-
-
-@register("checkpoint", S)
-class Checkpoint(Message):
-    """A vehicle twin's whole state as plain data, as of model time `at`.
-
-    Hub -> link right after the welcome: the state to resume from. Link -> hub: the state to
-    persist (at most about once a second while it changes, and when the link closes)."""
-
-    state: dict[str, Any]
-    at: float

@@ -94,6 +94,16 @@ class Role(str, enum.Enum):
     CENTRE = "centre"
 
 
+class Telematics(str, enum.Enum):
+    """How a car's telematics unit is reached: `simulated` cars are carried out by the twin
+    itself (demos, tests); a linked car is `online` while its vehicle link is attached and
+    `offline` while it is not (out of coverage, switched off, never connected)."""
+
+    SIMULATED = "simulated"
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
 class KeyAction(str, enum.Enum):
     LOCK = "lock"
     UNLOCK = "unlock"

@@ -5,7 +5,6 @@ the same as an async context manager. The protocol is in docs/protocol.md.
 """
 
 from ._hub import (
-    READ_COMMANDS as READ_COMMANDS,
     Hub as Hub,
     HubConfig as HubConfig,
     HubStatistics as HubStatistics,

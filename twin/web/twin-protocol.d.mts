@@ -33,6 +33,9 @@ export type SharedFunction = "remote_check" | "remote_climate" | "remote_operati
 
 export type SoftwareStage = "none" | "available" | "downloading" | "installing" | "restart_required" | "done";
 
+/** How a car's telematics unit is reached: `simulated` cars are carried out by the twin itself (demos, tests); a linked car is `online` while its vehicle link is attached and `offline` while it is not (out of coverage, switched off, never connected). */
+export type Telematics = "simulated" | "online" | "offline";
+
 export type Window = "front_left" | "front_right" | "rear_left" | "rear_right";
 
 // --- value types used in fields
@@ -125,6 +128,7 @@ export interface Snapshot {
   power: Reading<Power>;
   climate_running: boolean;
   updates_paused: boolean;
+  telematics: Telematics;
 }
 
 export interface Location {
@@ -212,15 +216,9 @@ export type AnyResult = Done | ClimateStatus | Snapshot | Location | VehicleInfo
 
 // --- message bodies (fields marked ? have a default and may be left out)
 
-/** The app has handled every durable push with a sequence number up to `upto`. */
+/** The app has handled every durable push whose envelope `seq` is up to `upto`. */
 export interface AckBody {
   upto: number;
-}
-
-/** A vehicle twin's whole state as plain data, as of model time `at`.  Hub -> link right after the welcome: the state to resume from. Link -> hub: the state to persist (at most about once a second while it changes, and when the link closes). */
-export interface CheckpointBody {
-  state: Record<string, unknown>;
-  at: number;
 }
 
 /** First frame of an app session: log in with the account's e-mail and password. */
@@ -234,13 +232,13 @@ export interface HelloTokenBody {
   token: string;
 }
 
-/** First frame of a vehicle link: a simulated car hosts its own twin outside the hub. */
+/** First frame of a vehicle link: the car's telematics unit, speaking as `unit:<id>`. */
 export interface HelloVehicleBody {
   vehicle_id: string;
   secret: string;
 }
 
-/** The hub accepted the hello. `address` is who this connection speaks as from now on (`user:<account>` or `car:<id>`); `token` logs the account in again without a password (empty for vehicle links); `garage` maps each car address the account sees to its role. */
+/** The hub accepted the hello. `address` is who this connection speaks as from now on (`user:<account>` or `unit:<id>`); `token` logs the account in again without a password (empty for vehicle links); `garage` maps each car address the account sees to its role. */
 export interface WelcomeBody {
   address: string;
   token?: string;
@@ -470,6 +468,11 @@ export interface CasesCloseBody {
   at: number;
 }
 
+/** Hub -> car: the car's vehicle link attached (`online`) or is gone. Only the hub sends it; a simulated car ignores it, a linked car's actuations are refused while it is offline. */
+export interface CoverageChangedBody {
+  online: boolean;
+}
+
 export interface EmergencyCallBody {
   car: string;
   cause: string;
@@ -622,7 +625,6 @@ export interface WindowChangedBody {
 /** Every message body by its tag. */
 export interface Bodies {
   ack: AckBody;
-  checkpoint: CheckpointBody;
   hello_password: HelloPasswordBody;
   hello_token: HelloTokenBody;
   hello_vehicle: HelloVehicleBody;
@@ -673,6 +675,7 @@ export interface Bodies {
   ok: OkBody;
   alert: AlertBody;
   cases_close: CasesCloseBody;
+  coverage_changed: CoverageChangedBody;
   emergency_call: EmergencyCallBody;
   garage_changed: GarageChangedBody;
   guard_dispatch: GuardDispatchBody;
@@ -703,11 +706,11 @@ export interface Bodies {
 }
 
 export type MessageType = keyof Bodies;
-export type SessionType = "ack" | "checkpoint" | "hello_password" | "hello_token" | "hello_vehicle" | "welcome";
+export type SessionType = "ack" | "hello_password" | "hello_token" | "hello_vehicle" | "welcome";
 export type ProgressType = "accepted";
 export type CommandType = "alert_settings_get" | "alert_settings_set" | "climate_schedule_add" | "climate_schedule_remove" | "climate_settings" | "climate_start" | "climate_stop" | "close_windows" | "contract_cancel" | "contract_get" | "contract_options" | "contract_plan" | "driver_list" | "driver_register" | "driver_remove" | "driver_update" | "flash_hazards" | "guard_extension_answer" | "guard_request" | "handover_delete_keys" | "handover_wipe" | "key_issue" | "key_list" | "key_release" | "key_revoke" | "key_use" | "locate" | "lock" | "police_report" | "remote_check" | "set_hazards" | "share_accept" | "share_decline" | "share_invite" | "share_list" | "share_revoke" | "software_update_accept" | "tracking_request" | "unlock" | "vehicle_info" | "wifi_status";
 export type ReplyType = "error" | "ok";
-export type NoticeType = "alert" | "cases_close" | "emergency_call" | "garage_changed" | "guard_dispatch" | "key_offer" | "operator_notice" | "share_offer" | "state_changed" | "tracking_start";
+export type NoticeType = "alert" | "cases_close" | "coverage_changed" | "emergency_call" | "garage_changed" | "guard_dispatch" | "key_offer" | "operator_notice" | "share_offer" | "state_changed" | "tracking_start";
 export type EventType = "airbag_deployed" | "alarm_sounding" | "charging_changed" | "dashcam_clip" | "door_changed" | "emergency_button" | "emergency_unit_check" | "energy_reported" | "hazards_changed" | "ignition_changed" | "impact" | "key_near" | "locked_by_key" | "occupancy" | "position_reported" | "software_available" | "wifi_device" | "wifi_usage" | "window_changed";
 
 /** One frame: a msgpack map with these keys. */
@@ -724,6 +727,8 @@ export interface Envelope<T extends MessageType = MessageType> {
   ts?: number;
   /** protocol version; default 1 */
   v?: 1;
+  /** a durable push's sequence number for the account (ack it) */
+  seq?: number;
   /** the message fields; default {} */
   body?: Bodies[T];
 }

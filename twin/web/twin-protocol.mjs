@@ -3,7 +3,6 @@
 /** Every message tag -> its kind (session, progress, command, reply, notice, event). */
 export const KINDS = Object.freeze({
  "ack": "session",
- "checkpoint": "session",
  "hello_password": "session",
  "hello_token": "session",
  "hello_vehicle": "session",
@@ -54,6 +53,7 @@ export const KINDS = Object.freeze({
  "ok": "reply",
  "alert": "notice",
  "cases_close": "notice",
+ "coverage_changed": "notice",
  "emergency_call": "notice",
  "garage_changed": "notice",
  "guard_dispatch": "notice",
@@ -129,4 +129,4 @@ export const COMMAND_METHODS = Object.freeze({
 });
 
 /** The envelope keys the hub accepts. */
-export const ENVELOPE_KEYS = Object.freeze(["type", "id", "from", "to", "ts", "v", "body"]);
+export const ENVELOPE_KEYS = Object.freeze(["type", "id", "from", "to", "ts", "v", "seq", "body"]);
