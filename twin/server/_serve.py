@@ -28,14 +28,17 @@ from twin.protocol import Plan, Position, Powertrain, ShareAccept, ShareInvite
 
 from ._gc import tune_gc
 from ._hub import Hub, HubConfig, serve_hub
+from ._web import WebApp, demo_json
 
 DEMO_PASSWORD = "twin-demo"
 DEMO_ACCOUNTS = ("alice@example.com", "bob@example.com", "carol@example.com")
 
 
-async def provision_demo(hub: Hub, out: TextIO = sys.stdout) -> None:
+async def provision_demo(hub: Hub, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
     """Three accounts; cars of both plans and all powertrains, embedded and linked; one car
-    shared (alice -> bob). Prints every credential."""
+    shared (alice -> bob). Prints every credential; returns the cars with their link secrets
+    (every car has one: the web app's car panel plays any car's telematics unit)."""
+    made: list[dict[str, Any]] = []
     for email in DEMO_ACCOUNTS:
         await hub.create_account(email, DEMO_PASSWORD)
     alice, bob, carol = DEMO_ACCOUNTS
@@ -54,12 +57,14 @@ async def provision_demo(hub: Hub, out: TextIO = sys.stdout) -> None:
     print("demo cars:", file=out)
     for vid, owner, plan, powertrain, linked in cars:
         state = new_vehicle(vid, owner=owner, plan=plan, powertrain=powertrain, position=home, name=f"{powertrain.value} {plan.value}")
-        secret = await hub.add_car(state, linked=linked)
-        where = f"vehicle link: id {vid!r}, secret {secret}" if linked else "embedded in the hub"
+        secret = await hub.add_car(state, linked=linked, secret=True)
+        where = f"vehicle link: id {vid!r}, secret {secret}" if linked else f"simulated in the hub; its unit may link: id {vid!r}, secret {secret}"
+        made.append({"id": vid, "owner": owner, "plan": plan.value, "powertrain": powertrain.value, "linked": linked, "secret": secret})
         print(f"  car:{vid}  owner {owner}, {plan.value}, {powertrain.value}; {where}", file=out)
     await hub.ask("user:" + alice, "car:demo-1", ShareInvite(account=bob))
     await hub.ask("user:" + bob, "car:demo-1", ShareAccept())
     print(f"  car:demo-1 is shared by {alice} with {bob}", file=out)
+    return made
 
 
 async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout, record: str | None = None,
@@ -80,8 +85,12 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
                 raise ValueError("a load fleet needs the path of its credentials file")
             reuse = reusable_fleet(store, *load_fleet, Path(creds))
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with _open_hub(store, host, port, record) as (hub, url, begin):
-                if demo and fresh:
+            web = WebApp() if demo and not record else None
+            async with _open_hub(store, host, port, record, web) as (hub, url, begin):
+                if web is not None:
+                    web.files["demo.json"] = demo_json(DEMO_ACCOUNTS, DEMO_PASSWORD, await provision_demo(hub, out) if fresh else [])
+                    print(f"web app: http://{host}:{hub.port}{web.prefix}", file=out)
+                elif demo and fresh:
                     await provision_demo(hub, out)
                 elif demo:
                     print(f"{data} already has accounts: not provisioning the demo again", file=out)
@@ -118,9 +127,10 @@ async def _load_fleet(hub: Hub, store: Any, fleet: tuple[int, int], creds: str, 
 
 
 @asynccontextmanager
-async def _open_hub(store: Any, host: str, port: int, record: str | None) -> AsyncIterator[tuple[Hub, str, Callable[[], None]]]:
+async def _open_hub(store: Any, host: str, port: int, record: str | None,
+                    web: WebApp | None = None) -> AsyncIterator[tuple[Hub, str, Callable[[], None]]]:
     """The hub itself, or (`record`) the hub behind the recording proxy of `twin.scenarios`."""
-    config = HubConfig(host=host, port=port)
+    config = HubConfig(host=host, port=port, web=web)
     if record:
         from twin.scenarios import open_recorded_hub
 

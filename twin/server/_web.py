@@ -18,6 +18,7 @@ message queue, size limit and connect and disconnect timeouts.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import mimetypes
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,7 +31,7 @@ import h11
 import trio
 from trio_websocket import WebSocketRequest, wrap_server_stream
 
-__all__ = ["WebApp", "WebFront", "origin_allowed", "WEB_ROOT"]
+__all__ = ["WebApp", "WebFront", "demo_json", "origin_allowed", "WEB_ROOT"]
 
 log = logging.getLogger("twin.server.web")
 
@@ -74,6 +75,13 @@ class WebApp:
         if not file.is_relative_to(root) or not file.is_file():
             return None
         return file.read_bytes(), _content_type(name)
+
+
+def demo_json(accounts: Sequence[str], password: str, cars: list[dict[str, Any]]) -> bytes:
+    """The web app's `demo.json`: the demo's accounts and password, and the cars the car panel
+    can play with their link secrets (empty when the store was provisioned by an earlier run:
+    secrets are kept only as digests). A demo on loopback only: it hands out every credential."""
+    return json.dumps({"accounts": list(accounts), "password": password, "cars": cars}, indent=1).encode()
 
 
 def _content_type(name: str) -> str:
