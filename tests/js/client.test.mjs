@@ -127,8 +127,36 @@ test("the client rides out a hub restart (1001) and logs in again with its token
   const alice = await login("alice@example.com", { backoffMs: 100, maxBackoffMs: 500, onStatus: (s) => statuses.push(s) });
   assert.equal(await hub.stop(), 0);
   await until(() => statuses.includes("offline"), 5000, "the close");
-  hub = await startHub({ port: hub.port, data: hub.data });
+  hub = { ...(await startHub({ port: hub.port, data: hub.data })), secrets: hub.secrets }; // not printed again
   await until(() => alice.status === "online", 15_000, "the reconnect");
   assert.equal((await alice.lock("car:demo-1")).locked.value, true);
   alice.close();
+});
+
+test("a car's unit reports events (the app sees the alert) and answers actuations", async () => {
+  const { TwinLink } = await import("../../twin/web/twin-client.mjs");
+  const carol = await login("carol@example.com");
+  const pushes = carol.pushes();
+  let refuse = false;
+  const actuations = [];
+  const link = await TwinLink.connect(hub.url, "demo-5", hub.secrets["demo-5"], {
+    onActuation: (frame) => {
+      actuations.push(frame.type);
+      if (refuse) throw new Error("the door lock motor is stuck");
+      return `${frame.type} carried out`;
+    },
+  });
+  assert.equal(link.address, "unit:demo-5");
+  link.report("alarm_sounding", { cause: "intrusion" });
+  const alert = await nextOf(pushes, "alert");
+  assert.deepEqual([alert.body.alert, alert.body.car], ["alarm", "car:demo-5"]);
+  assert.ok(alert.seq > 0, "an alert is a durable push with its seq");
+  assert.equal((await carol.lock("car:demo-5")).locked.value, true);
+  refuse = true;
+  await assert.rejects(carol.unlock("car:demo-5"), (error) => error.code === "actuation_failed" && /stuck/.test(error.message));
+  assert.deepEqual(actuations, ["lock", "unlock"]);
+  link.close();
+  await until(() => !link.online, 5000, "the link to close");
+  await assert.rejects(carol.unlock("car:demo-5"), (error) => error.code === "offline");
+  carol.close();
 });
