@@ -184,8 +184,8 @@ function showLocation(location) {
   }
   $("position").textContent = `${position.lat.toFixed(5)}, ${position.lon.toFixed(5)} (${location.kind.replaceAll("_", " ")}, ${ago(location.position.at)})`;
   const dot = $("map-car");
-  dot.setAttribute("cx", String(Math.max(-95, Math.min(95, (position.lon - HOME.lon) * 10000))));
-  dot.setAttribute("cy", String(Math.max(-95, Math.min(95, -(position.lat - HOME.lat) * 10000))));
+  dot.setAttribute("cx", String(Math.max(-95, Math.min(95, (position.lon - HOME.lon) * 40000))));
+  dot.setAttribute("cy", String(Math.max(-95, Math.min(95, -(position.lat - HOME.lat) * 40000))));
   dot.setAttribute("visibility", "visible");
 }
 
