@@ -5,20 +5,21 @@
 
 Processes (all on loopback): one hub (`twin.server.serve_hub` over a SQLite file in
 /dev/shm, as `twin serve` runs it), `--link-procs` processes hosting the cars on vehicle links
-(`twin.client.open_vehicle_link`, each car running the real `VEHICLE` model), and one process
-running the app sessions (`twin.client.open_app_session`), each keeping `--depth` commands in
-flight on its own cars (closed loop). A command is the full round trip app -> hub -> car ->
-hub -> app: `accepted`, then the final reply. `lock` alternates lock and unlock, so every
-command also makes the car push a `state_changed` to the owner's app and send a checkpoint
-(at most one a second per car) that the hub persists; `remote_check` is a pure read.
+(`twin.client.open_vehicle_link`, each car's telematics unit carrying out the actuations its
+twin sends), and one process running the app sessions (`twin.client.open_app_session`), each
+keeping `--depth` commands in flight on its own cars (closed loop). Every twin lives in the
+hub. `lock` alternates lock and unlock: app -> hub, `accepted`, the approved command to the
+car's link and its `ok` back, then the final reply and a `state_changed` push to the owner's
+app, the new state committed before the reply; `remote_check` is a pure read the twin answers
+itself (`accepted`, then the reply; no frame to the link).
 
 Then, at the same concurrency (`apps` connections with `depth` requests in flight each), a
 bare trio-websocket echo server in its own process is measured the same way: `echo_per_s`.
 
 Last, the ceiling of any hub on this machine and library: a bare trio-websocket forwarder
-with the same connections and the same frames per command (`accepted`, the command passed to
-the car's link, its reply and, for `lock`, the state push and the checkpoint), of the real
-sizes, and none of the hub's work (no decoding, rules, routing table or store), between link
+with the same connections and the same frames per command (`accepted`; for `lock` the
+actuation to the car's link, its answer, the reply and the state push; for `remote_check` the
+reply), of the real sizes, and none of the hub's work (no decoding, rules, routing table or store), between link
 and app processes that only answer and count frames: `forward_per_s`, and `commands_vs_forward`
 for how close the hub comes to it.
 
@@ -95,7 +96,7 @@ async def role_links(args: argparse.Namespace) -> None:
 
     async def host(vid: str, secret: str) -> None:
         nonlocal connected
-        async with open_vehicle_link(url, vid, secret, checkpoint_interval=1.0, timeout=60):
+        async with open_vehicle_link(url, vid, secret, timeout=60):
             connected += 1
             if connected == len(cars):
                 tune_gc()
@@ -313,12 +314,12 @@ def _signal_profiled(roles: dict[str, list[subprocess.Popen[str]]], signum: int)
 # --- the forwarder: the hub's frame pattern with none of its work, the ceiling of any hub here
 #
 # Frames start with an 8-byte key (worker, sequence) and the app's number; an app's command
-# also names its car. The forwarder answers each command with an `accepted` and passes it to
-# the car's link; the link answers with a reply (and, for `lock`, an event for the app and a
-# checkpoint for the forwarder, which keeps it); the forwarder passes the reply and the event
-# to the app. Sizes are those of the real frames.
+# also names its car. The forwarder answers each command with an `accepted`; a `lock` it
+# passes to the car's link as the actuation, the link answers it, and the forwarder sends the
+# app the reply and the state push; a `remote_check` it answers with the reply at once, as the
+# twin in the hub does. Sizes are those of the real frames.
 
-_SIZES = {"command": 60, "accepted": 50, "reply": 430, "event": 440, "checkpoint": 180}
+_SIZES = {"command": 60, "accepted": 50, "reply": 430, "event": 440, "actuation": 60, "answer": 80}
 
 
 def _frames_per_command(args: argparse.Namespace) -> int:
@@ -331,10 +332,12 @@ async def role_forwarder(args: argparse.Namespace) -> None:
 
     links: dict[int, Any] = {}
     apps: dict[int, Any] = {}
-    kept = 0
+    lock = args.command == "lock"
+    accepted = b"a" * (_SIZES["accepted"] - 8)
+    reply, event = b"r" * (_SIZES["reply"] - 12), b"e" * (_SIZES["event"] - 12)
+    actuation = b"c" * (_SIZES["actuation"] - 16)
 
     async def handle(request: Any) -> None:
-        nonlocal kept
         ws = await request.accept()
         hello = await ws.get_message()
         who = int(hello[1:])
@@ -342,20 +345,20 @@ async def role_forwarder(args: argparse.Namespace) -> None:
             if hello[:1] == b"L":
                 links[who] = ws
                 while True:
-                    frame = await ws.get_message()
-                    if frame[:1] == b"C":
-                        kept += 1  # a checkpoint stays here
-                        continue
-                    app = apps.get(int.from_bytes(frame[8:12], "big"))
+                    head = (await ws.get_message())[:12]  # the link carried the actuation out
+                    app = apps.get(int.from_bytes(head[8:12], "big"))
                     if app is not None:
-                        await app.send_message(frame)
+                        await app.send_message(head + reply)
+                        await app.send_message(head + event)
             else:
                 apps[who] = ws
-                accepted = b"a" * (_SIZES["accepted"] - 8)
                 while True:
                     frame = await ws.get_message()
                     await ws.send_message(frame[:8] + accepted)
-                    await links[int.from_bytes(frame[12:16], "big")].send_message(frame)
+                    if lock:
+                        await links[int.from_bytes(frame[12:16], "big")].send_message(frame[:16] + actuation)
+                    else:
+                        await ws.send_message(frame[:12] + reply)
         except ConnectionClosed:
             pass
 
@@ -363,15 +366,13 @@ async def role_forwarder(args: argparse.Namespace) -> None:
 
 
 async def role_forward_links(args: argparse.Namespace) -> None:
-    """Cars [first, last) of the forwarder: answer each command as the hub's links would."""
+    """Cars [first, last) of the forwarder: answer each actuation as the hub's links would."""
     from trio_websocket import ConnectionClosed
 
     from twin.client import open_websocket
 
     url = f"ws://127.0.0.1:{args.port}/"
-    lock = args.command == "lock"
-    reply, event = b"r" * (_SIZES["reply"] - 12), b"e" * (_SIZES["event"] - 12)
-    checkpoint = b"C" * _SIZES["checkpoint"]
+    answer = b"k" * (_SIZES["answer"] - 12)
     connected = 0
 
     async def car(n: int) -> None:
@@ -385,10 +386,7 @@ async def role_forward_links(args: argparse.Namespace) -> None:
             try:
                 while True:
                     head = (await ws.get_message())[:12]
-                    await ws.send_message(head + reply)
-                    if lock:
-                        await ws.send_message(head + event)
-                        await ws.send_message(checkpoint)
+                    await ws.send_message(head + answer)
             except ConnectionClosed:
                 pass
 

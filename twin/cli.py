@@ -19,18 +19,35 @@ and --apps take part of the file's fleet (default: all of it). Such a hub keeps 
 """
 
 
+_REPLAY_EPILOG = """\
+exit status: 0 every file ran and every check passed; 1 a check failed (or a trace differs
+from its recording); 2 a file could not be read or set up (the other files still run), or
+--step/-k selected no step anywhere.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twin", description="A digital twin of connected cars, on trio.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run an in-process fleet through an evening and a night (virtual time)")
     demo.add_argument("--cars", type=int, default=1000, help="fleet size besides the story's two cars (default 1000)")
     demo.add_argument("--quiet", action="store_true", help="print only the fleet summary")
-    replay = sub.add_parser("replay", help="replay scenario files (or recorded traces) on the in-process fleet, in virtual time")
+    replay = sub.add_parser("replay", help="replay scenario files (or recorded traces) on the in-process fleet, in virtual time",
+                            epilog=_REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     replay.add_argument("files", nargs="+", metavar="FILE", help="scenario .toml files, recorded .trace.jsonl traces, or folders of them")
     replay.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML (one testcase per expectation)")
-    replay.add_argument("-v", "--verbose", action="store_true", help="show state pushes too")
+    replay.add_argument("--json", metavar="FILE", help="also write the results as JSON (per file its status, per check its step and diff)")
+    replay.add_argument("--step", dest="steps", action="append", metavar="N[-M][,...]",
+                        help="check and print only these steps (the earlier ones still run, unchecked); repeatable")
+    replay.add_argument("-k", dest="keyword", metavar="TEXT",
+                        help="check and print only the steps whose number, action or note contains TEXT (ignoring case)")
+    replay.add_argument("-v", "--verbose", action="store_true", help="show state pushes too, and every reply, delivery and note whole")
     replay.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     replay.add_argument("--no-invariants", dest="invariants", action="store_const", const=False, default=None, help="check only the written expectations")
+    describe = sub.add_parser("describe", help="what a scenario can send, report and check: messages, state fields, error codes")
+    describe.add_argument("topic", nargs="?", metavar="TAG|state|errors",
+                          help="a message's wire tag, `state` (every state field with its unit) or `errors` (every code, "
+                               "its meaning and the commands it refuses); none: the list of topics")
     explore = sub.add_parser("explore", help="let hypothesis search for steps that break an invariant; write the shrunk case as a scenario")
     explore.add_argument("--examples", type=int, default=200, help="how many random fleets and timelines to try (default 200)")
     explore.add_argument("--seed", type=int, default=0, help="hypothesis seed: the same seed explores the same cases (default 0)")
@@ -49,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "written to --creds for `twin load --hub URL --creds FILE`; served again with the same store, "
                             "the fleet and file are reused (a different fleet is refused)")
     serve.add_argument("--creds", metavar="FILE", help="with --load-fleet: where the load fleet's tokens and car secrets go")
+    car = sub.add_parser("car", help="speak as a car's telematics unit: send one event (alarm, door, ignition, position...) or stay attached",
+                         description="Attach to a hub as car ID's vehicle link. With EVENT, send it and detach; without, stay attached "
+                                     "(the car is online) and carry out every actuation until Ctrl-C.")
+    car.add_argument("--hub", required=True, metavar="URL", help="the hub, e.g. ws://127.0.0.1:8765/")
+    car.add_argument("--car", required=True, metavar="ID", help="the car's id (car:ID), e.g. demo-1")
+    car.add_argument("--secret", required=True, help="the car's link secret (twin serve --demo prints them)")
+    car.add_argument("--fail", metavar="REASON", help="while attached, refuse every actuation with this reason (actuation_failed)")
+    car.add_argument("event", nargs="?", metavar="EVENT", help="an event type, e.g. alarm_sounding, door_changed, ignition_changed")
+    car.add_argument("fields", nargs="*", metavar="FIELD=VALUE", help='its fields, e.g. cause="door forced", door=trunk open=true')
     load = sub.add_parser("load", help="load-test a hub: cars on vehicle links living a day, app users sending an open-loop command mix",
                           epilog=_LOAD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     load.add_argument("--cars", type=int, default=None,
@@ -105,9 +131,19 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return demo_main(args.cars, args.quiet)
     if args.command == "replay":
-        from .scenarios._cli import replay_main
+        from .scenarios._cli import parse_step_numbers, replay_main
 
-        return replay_main(args.files, junit=args.junit, verbose=args.verbose, quiet=args.quiet, invariants=args.invariants)
+        try:
+            steps = set().union(*(parse_step_numbers(s) for s in args.steps)) if args.steps else None
+        except ValueError as exc:
+            print(f"twin replay: {exc}", file=sys.stderr)
+            return 2
+        return replay_main(args.files, junit=args.junit, json_path=args.json, steps=steps, keyword=args.keyword,
+                           verbose=args.verbose, quiet=args.quiet, invariants=args.invariants)
+    if args.command == "describe":
+        from .scenarios._describe import describe_main
+
+        return describe_main(args.topic, sys.stdout)
     if args.command == "explore":
         from .scenarios._cli import explore_main
 
@@ -125,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
                           load_fleet=args.load_fleet, creds=args.creds)
     if args.command == "load":
         return _load(args)
+    if args.command == "car":
+        from .client._car import car_main
+
+        return car_main(args.hub, args.car, args.secret, args.event, args.fields, args.fail)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

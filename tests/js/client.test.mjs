@@ -24,7 +24,7 @@ const login = (email, options) => TwinClient.connect(hub.url, { email, password:
 test("password and token logins give the garage with roles", async () => {
   const alice = await login("alice@example.com");
   assert.equal(alice.address, "user:alice@example.com");
-  assert.deepEqual(alice.garage, { "car:demo-1": "owner", "car:demo-2": "owner" });
+  assert.deepEqual(alice.garage, { "car:demo-1": "owner", "car:demo-2": "owner", "car:demo-7": "owner" });
   const again = await TwinClient.connect(hub.url, { token: alice.token });
   assert.equal(again.address, "user:alice@example.com");
   alice.close();

@@ -45,7 +45,7 @@ export async function startHub({ port, data } = {}) {
   clearTimeout(timer);
   const secrets = {};
   for (const line of lines) {
-    const found = /id '([^']+)', secret (\S+)/.exec(line);
+    const found = /car:(\S+) .*secret (\S+)$/.exec(line);
     if (found) secrets[found[1]] = found[2];
   }
   return {

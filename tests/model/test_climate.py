@@ -9,6 +9,7 @@ from twin.model import VehicleInfoData
 from twin.protocol import (
     AlertType,
     Channel,
+    ClimateGet,
     ClimateScheduleAdd,
     ClimateScheduleRemove,
     ClimateSettings,
@@ -20,6 +21,7 @@ from twin.protocol import (
     Plan,
     Power,
     Powertrain,
+    SharedFunction,
 )
 
 from ._helpers import (
@@ -164,9 +166,15 @@ def test_a_partial_run_counts_toward_the_cap() -> None:
 # --- equipment, source, settings
 
 
-def test_refused_on_a_car_with_a_dealer_remote_start_kit() -> None:
+@pytest.mark.parametrize(
+    "command",
+    [ClimateStart(duration_min=10), ClimateScheduleAdd(weekdays=(0, 4), at="07:00", duration_min=10)],
+    ids=lambda c: c.TYPE,
+)
+def test_refused_on_a_car_with_a_dealer_remote_start_kit(command) -> None:  # type: ignore[no-untyped-def]
+    # a schedule accepted on such a car would be skipped at every time it fires
     state = car(has_remote_start_kit=True)
-    message = refused(state, ClimateStart(duration_min=10), Code.NOT_EQUIPPED)
+    message = refused(state, command, Code.NOT_EQUIPPED)
     assert "remote-start kit" in message
 
 
@@ -349,3 +357,26 @@ def test_a_run_in_progress_is_clipped_to_the_lite_cap_when_the_plan_changes(used
     state, _ = advance(state, EPOCH + HOUR)
     # the minutes used never count past the new plan's cap (20 minutes on Lite)
     assert state.climate.used_s == min(used_min + ends_after_min, 20) * MIN
+
+
+# --- reading the status
+
+
+def test_climate_get_reads_the_status_and_changes_nothing() -> None:
+    state = car()
+    state, started, _ = ok(state, ClimateStart(duration_min=20), now=EPOCH)
+    same, status, out = ok(state, ClimateGet(), now=EPOCH + 5 * MIN)
+    assert same is state and len(out) == 1  # a read: no state change, no push, only the reply
+    assert (status.running, status.started_at, status.ends_at, status.cap_s) == (True, EPOCH, EPOCH + 20 * MIN, 3600.0)
+    state = advance(state, EPOCH + 20 * MIN)[0]
+    _, status, _ = ok(state, ClimateGet(), now=EPOCH + 21 * MIN)
+    assert (status.running, status.used_s) == (False, 20 * MIN)
+
+
+def test_climate_get_needs_remote_climate_and_the_navi_package() -> None:
+    shared = with_sharee(car(), "bob", functions={SharedFunction.REMOTE_CHECK})
+    assert "remote_climate was not shared" in refused(shared, ClimateGet(), Code.NOT_AUTHORIZED, sender="bob")
+    climate = with_sharee(car(), "bob", functions={SharedFunction.REMOTE_CLIMATE})
+    ok(climate, ClimateGet(), sender="bob")
+    refused(car(), ClimateGet(), Code.NOT_AUTHORIZED, sender="mallory")
+    refused(car(navi_package=False), ClimateGet(), Code.NOT_IN_PLAN)

@@ -1,4 +1,4 @@
-"""A hypothesis state machine over the pure vehicle model: SPEC.md's rules as invariants.
+"""A hypothesis state machine over the pure vehicle model: the service rules (docs/rules.md) as invariants.
 
 Rules for these tests: synchronous (hypothesis's stateful testing does not run async code, so
 the machine drives `VEHICLE.step` / `VEHICLE.advance` directly, firing due deadlines before
@@ -45,6 +45,7 @@ from twin.protocol import (
     ClimateSettingsSet,
     ClimateStart,
     ClimateStop,
+    ClimateGet,
     CloseWindows,
     ContractCancel,
     ContractGet,
@@ -109,6 +110,7 @@ NEEDS: dict[type[Message], SharedFunction] = {
     GetVehicleInfo: SharedFunction.VEHICLE_INFO,
     ClimateStart: SharedFunction.REMOTE_CLIMATE,
     ClimateStop: SharedFunction.REMOTE_CLIMATE,
+    ClimateGet: SharedFunction.REMOTE_CLIMATE,
     ClimateSettingsSet: SharedFunction.REMOTE_CLIMATE,
     ClimateScheduleAdd: SharedFunction.REMOTE_CLIMATE,
     ClimateScheduleRemove: SharedFunction.REMOTE_CLIMATE,
@@ -204,7 +206,10 @@ class VehicleMachine(RuleBasedStateMachine):
         mine = self.account_for(outbox, env)
         assert len(mine) <= 1, f"{body} got {len(mine)} replies: {mine}"
         if body.KIND == "event":
-            assert not mine or isinstance(mine[0].body, Error), "events are never answered with Ok"
+            # a numbered event is answered once: taken (`Done`) or refused
+            assert len(mine) == 1, f"{body} (id {env.id}) got no answer"
+            answer = mine[0].body
+            assert isinstance(answer, Error) or (isinstance(answer, Ok) and isinstance(answer.result, Done)), answer
         elif body.KIND == "reply":
             assert not mine, "replies are never answered"
         elif not mine:

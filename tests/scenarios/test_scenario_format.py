@@ -108,7 +108,8 @@ expect.state = { vehicle_id = "c1" }
         ('[[step]]\nfrom = "alice"\nsend = "door_changed"', "'door_changed' is an event, not a command"),
         ('[[step]]\nreport = "lock"', "'lock' is a command, not an event"),
         ('[[step]]\nfrom = "alice"\nsend = "climate_start"\nbody = { duration_min = "20" }', "climate_start: wrong field type (duration_min: expected int, got str)"),
-        ('[[step]]\nfrom = "alice"\nsend = "share_invite"\nbody = { acount = "bob" }', "share_invite: missing field(s) account"),
+        ('[[step]]\nfrom = "alice"\nsend = "share_invite"\nbody = { acount = "bob" }', "share_invite: unknown field 'acount' (did you mean 'account'?)"),
+        ('[[step]]\nfrom = "alice"\nsend = "share_invite"', "share_invite: missing field(s) account"),
         ('[[step]]\nfrom = "alcie"\nsend = "lock"', "unknown account 'alcie' (did you mean 'alice'?)"),
         ('[[step]]\nfrom = "alice"\nsend = "share_invite"\nbody = { account = "eve" }', "body names account 'eve'"),
         ('[[step]]\nfrom = "alice"\nsend = "lock"\nexpect = { eror = "x" }', "unknown key 'eror' (did you mean 'error'?)"),
@@ -121,6 +122,12 @@ expect.state = { vehicle_id = "c1" }
         ('[[step]]\nfrom = "alice"\nsend = "lock"\nexpect.alerts = [{ to = "bob", alert = "alarm", chanel = "push" }]', "unknown key 'chanel' (did you mean 'channel'?)"),
         ('[[step]]\nfrom = "alice"\nsend = "lock"\nexpect.notices = [{ to = "bob" }]', "needs `type`"),
         ('[[step]]\nfrom = "alice"\nsend = "lock"\nat = "soon"', "expected a duration"),
+        ('[[step]]\nfrom = "alice"\nsend = "climate_start"\nbody = { duraton_min = 10 }',
+         "climate_start: unknown field 'duraton_min' (did you mean 'duration_min'?); its fields: duration_min, settings"),
+        ('[[step]]\nfrom = "alice"\nsend = "lock"\nbody = { doors = 1 }', "lock: unknown field 'doors'; it has no fields"),
+        ('[[step]]\nfrom = "alice"\nsend = "lock"\nexpect = { ok = true }\nexpect.alerts = []',
+         "line 10 (step 1): not valid TOML: Cannot mutate immutable namespace ('step', 'expect'): write a table such as `expect`"),
+        ('[[step]]\nfrom = "alice"\nsend = "lock"\nexpect.ok = true\nexpect = { ok = true }', "line 10 (step 1): not valid TOML: Cannot overwrite a value"),
     ],
 )
 def test_mistakes_are_refused_with_what_to_fix(snippet: str, message: str) -> None:

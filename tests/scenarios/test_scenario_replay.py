@@ -4,6 +4,7 @@ times are exact, failures come with a diff, the exit status and JUnit XML tell C
 from __future__ import annotations
 
 import io
+import json
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -105,6 +106,7 @@ expect.alerts = [
 [[step]]
 at = "10m"
 check = "c1"
+note = "the owner is still alice"
 expect.state = { contract = { owner = "bob" }, status = { locked = false } }
 
 [[step]]
@@ -147,8 +149,14 @@ def test_replay_exit_status_and_junit(tmp_path: Path, capsys: pytest.CaptureFixt
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("6", "4", "1")
     suites = {s.get("name"): s for s in root}
     cases = {c.get("name"): c for c in suites[str(bad)]}
-    assert set(cases) == {"step 1 reply", "step 2 alerts", "step 3 state", "step 4 reply", "invariants"}
-    failure = cases["step 1 reply"].find("failure")
+    assert set(cases) == {
+        "step 1: bob -> car:c1 unlock [reply]",
+        "step 2: car:c1 reports alarm_sounding [alerts]",
+        "step 3: check car:c1 # the owner is still alice [state]",
+        "step 4: alice -> car:c1 remote_check [reply]",
+        "invariants",
+    }
+    failure = cases["step 1: bob -> car:c1 unlock [reply]"].find("failure")
     assert failure is not None and "+ error not_authorized" in (failure.text or "")
     assert cases["invariants"].find("failure") is None
     assert suites[str(broken)].find("testcase/error") is not None
@@ -174,3 +182,54 @@ def test_setup_refused_by_the_rules_is_reported(tmp_path: Path, capsys: pytest.C
     lite_keys.write_text('[[car]]\nid = "c1"\nowner = "a"\nplan = "lite"\nkeys = ["b"]\n')
     assert twin(["replay", str(lite_keys)]) == 2
     assert "setup of car:c1 failed: a -> key_issue was refused (not_in_plan" in capsys.readouterr().out
+
+
+def test_verbose_prints_replies_and_deliveries_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(EXAMPLES / "05_sharing.toml")
+    assert twin(["replay", path]) == 0
+    short = capsys.readouterr().out
+    assert twin(["replay", "-v", path]) == 0
+    whole = capsys.readouterr().out
+    assert "…" in short and "…" not in whole
+    assert "sharees=[Sharee]" in short  # a list of tables, shown by its class only
+    assert 'sharees=[{ account = "bob", functions = ["car_finder", "remote_check"], accepted = false }]' in whole
+    assert "share_offer(car=car:s1, owner=alice, functions={car_finder,remote_check})" in whole
+
+
+def test_json_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad, broken, out = tmp_path / "bad.toml", tmp_path / "broken.toml", tmp_path / "r.json"
+    bad.write_text(FAILING)
+    broken.write_text("[[step]]\nsend = 1\n")
+    assert twin(["replay", "-q", str(bad), str(broken), str(EXAMPLES / "02_doors_left_unlocked.toml"), "--json", str(out)]) == 2
+    data = json.loads(out.read_text())
+    assert (data["passed"], data["failed"], data["error"], data["exit_status"]) == (1, 1, 1, 2)
+    first, second, third = data["files"]
+    assert (first["status"], first["failed"], second["status"], third["status"]) == ("failed", 4, "error", "passed")
+    assert "send must be a string" in second["error"]
+    check = first["checks"][0]
+    assert check == {
+        "step": 1, "title": "step 1: bob -> car:c1 unlock", "action": "bob -> car:c1 unlock", "note": "", "what": "reply",
+        "passed": False, "summary": check["summary"], "diff": ["- ok", "+ error not_authorized: only the car's owner may unlock the car remotely"],
+    }
+
+
+def test_step_selection_runs_the_earlier_steps_unchecked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(FAILING)
+    junit = tmp_path / "j.xml"
+    assert twin(["replay", str(bad), "--step", "3", "--junit", str(junit)]) == 1
+    out = capsys.readouterr().out
+    assert "check car:c1" in out and "unlock" not in out and "alarm_sounding" not in out and "remote_check" not in out
+    assert "FAIL state" in out and "1 failed" in out
+    names = [c.get("name") for c in ET.parse(junit).getroot().iter("testcase")]
+    assert names == ["step 3: check car:c1 # the owner is still alice [state]", "invariants"]
+    # the state checked at step 3 is the one steps 1 and 2 left: the alarm sounded on the way
+    assert twin(["replay", "-q", str(bad), "-k", "STILL ALICE"]) == 1
+    assert "FAIL state" in capsys.readouterr().out
+    assert twin(["replay", "-q", str(bad), "-k", "unlock", "--step", "1-2"]) == 1
+    out = capsys.readouterr().out
+    assert "bob -> car:c1: unlock" in out and "alarm_sounding" not in out
+    assert twin(["replay", "-q", str(EXAMPLES / "02_doors_left_unlocked.toml"), "--step", "2,4-5"]) == 0
+    assert twin(["replay", "-q", str(bad), "-k", "no such step"]) == 2
+    assert twin(["replay", str(bad), "--step", "0"]) == 2
+    assert "not a step number" in capsys.readouterr().err

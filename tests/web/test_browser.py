@@ -8,12 +8,13 @@ as a PNG under the test's tmp folder. Skipped, saying why, only when the binarie
 
 from __future__ import annotations
 
-import selectors
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -50,17 +52,16 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     lines: list[str] = []
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + 30
-        while not lines or "listening on" not in lines[-1]:
-            if time.monotonic() > deadline or not sel.select(timeout=deadline - time.monotonic()):
-                proc.kill()
-                raise AssertionError("twin serve did not start:\n" + "".join(lines))
-            line = proc.stdout.readline()
-            if not line:
-                raise AssertionError("twin serve exited early:\n" + "".join(lines))
-            lines.append(line)
+    printed: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [printed.put(line) for line in proc.stdout], daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not lines or "listening on" not in lines[-1]:
+        try:
+            lines.append(printed.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            proc.kill()
+            raise AssertionError("twin serve did not start:\n" + "".join(lines)) from None
     url = next(line.split("web app: ", 1)[1].strip() for line in lines if line.startswith("web app: "))
     assert url == f"http://127.0.0.1:{port}/app/"
     try:
@@ -72,6 +73,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        reader.join(timeout=5)  # it ends at the pipe's end of file
         proc.stdout.close()
 
 
@@ -94,7 +96,8 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
 
 
 def _wait(driver: WebDriver, timeout: float = 5.0) -> WebDriverWait:  # type: ignore[type-arg]
-    return WebDriverWait(driver, timeout, poll_frequency=0.02)
+    # the page re-renders parts as pushes arrive: an element found a moment ago may be replaced
+    return WebDriverWait(driver, timeout, poll_frequency=0.02, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def _shot(driver: WebDriver, tmp_path: Path, name: str) -> Path:
@@ -121,8 +124,10 @@ def test_log_in_and_lock_a_car(browser: WebDriver, app_url: str, tmp_path: Path)
     _wait(browser).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#email option")))
     _shot(browser, tmp_path, "1-login")
     _log_in(browser, app_url, "alice@example.com", "car:demo-1")
-    badges = {li.get_attribute("data-car"): li.find_element(By.CLASS_NAME, "badge").text for li in browser.find_elements(By.CSS_SELECTOR, "#garage li")}
-    assert badges == {"car:demo-1": "owner", "car:demo-2": "owner"}
+    def badges(driver: WebDriver) -> dict[str | None, str]:
+        return {li.get_attribute("data-car"): li.find_element(By.CLASS_NAME, "badge").text for li in driver.find_elements(By.CSS_SELECTOR, "#garage li")}
+
+    _wait(browser).until(lambda d: badges(d) == {"car:demo-1": "owner", "car:demo-2": "owner", "car:demo-7": "owner"})
     _shot(browser, tmp_path, "2-garage")
     browser.find_element(By.ID, "unlock").click()
     _wait(browser).until(lambda d: _reading(d, "Locked") == "no")
@@ -150,7 +155,7 @@ def test_the_car_panel_sounds_the_alarm_and_the_alert_appears_within_a_second(br
 
 def test_a_sharees_unlock_is_refused_with_its_reason(browser: WebDriver, app_url: str, tmp_path: Path) -> None:
     _log_in(browser, app_url, "bob@example.com", "car:demo-1")
-    assert browser.find_element(By.CSS_SELECTOR, "#garage li[data-car='car:demo-1'] .badge").text == "sharee"
+    _wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "#garage li[data-car='car:demo-1'] .badge").text == "sharee")
     browser.find_element(By.ID, "unlock").click()
     refused = _wait(browser).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#progress [data-outcome='refused']")))
     text = browser.find_element(By.ID, "progress").text

@@ -43,6 +43,7 @@ from twin.protocol import (
     ClimateStart,
     ClimateStatus,
     ClimateStop,
+    ClimateGet,
     CloseWindows,
     Contract,
     ContractCancel,
@@ -335,6 +336,9 @@ class AppSession(_Connection):
 
     async def climate_stop(self, car: str) -> ClimateStatus:
         return await self.command(car, ClimateStop())  # type: ignore[no-any-return]
+
+    async def climate_get(self, car: str) -> ClimateStatus:
+        return await self.command(car, ClimateGet())  # type: ignore[no-any-return]
 
     async def climate_settings(self, car: str, settings: ClimateSettings) -> ClimateStatus:
         return await self.command(car, ClimateSettingsSet(settings=settings))  # type: ignore[no-any-return]

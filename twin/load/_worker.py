@@ -31,6 +31,7 @@ The result is a plain dict (histograms encoded) that the conductor merges across
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -39,7 +40,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import trio
@@ -379,9 +380,10 @@ async def run_worker(
             start[0] = await ready() if ready is not None else trio.current_time()
             phase[0] = "run"
             cpu_run = time.process_time()
-            async with trio.open_nursery() as work:
-                work.start_soon(arrivals, work)
-                work.start_soon(car_life, work)
+            with _profiled():
+                async with trio.open_nursery() as work:
+                    work.start_soon(arrivals, work)
+                    work.start_soon(car_life, work)
             # every command finished (they time out on their own) and every arrival was made
             run_s = trio.current_time() - start[0]
             cpu_run = time.process_time() - cpu_run
@@ -413,6 +415,24 @@ async def run_worker(
         top.cancel_scope.cancel()
     result["close_s"] = round(trio.current_time() - closing, 3)
     return result
+
+
+@contextlib.contextmanager
+def _profiled() -> Iterator[None]:
+    """With TWIN_LOAD_PROFILE=PATH, cProfile the measured window into PATH.<pid>."""
+    path = os.environ.get("TWIN_LOAD_PROFILE")
+    if not path:
+        yield
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiler.dump_stats(f"{path}.{os.getpid()}")
 
 
 # --- as a process: python -m twin.load._main worker SPEC.json

@@ -1,6 +1,6 @@
 """The sans-I/O rules of the twin: vehicle, person and operator desk as pure state machines.
 
-`VEHICLE.step(state, envelope, now) -> (state, outbox)` holds every rule of SPEC.md; no trio,
+`VEHICLE.step(state, envelope, now) -> (state, outbox)` holds every rule of docs/rules.md; no trio,
 no sockets, no wall clock. The actor runtime (`twin.actors`) is a thin shell around these.
 """
 

@@ -19,6 +19,7 @@ from ..protocol import (
     ClimateScheduleAdd,
     ClimateScheduleRemove,
     ClimateSettings,
+    ClimateGet,
     ClimateSettingsSet,
     ClimateStart,
     ClimateStatus,
@@ -71,11 +72,17 @@ def check_settings(settings: ClimateSettings) -> None:
         raise refuse(Code.INVALID_VALUE, f"target temperature {settings.temperature_c} °C is outside 16..32 °C")
 
 
+def require_no_kit(state: VehicleState) -> None:
+    """Refuse on a car with a dealer-installed remote-start kit: neither a start nor a schedule
+    (one accepted would only be skipped at every time it fires)."""
+    if state.info.has_remote_start_kit:
+        raise refuse(Code.NOT_EQUIPPED, "remote climate is unavailable on a car with a dealer-installed remote-start kit")
+
+
 def start(state: VehicleState, duration_min: int, now: float, config: ModelConfig) -> VehicleState:
     """Start a run, or raise CommandRefused saying why not."""
     require_service(state, Service.NAVI)
-    if state.info.has_remote_start_kit:
-        raise refuse(Code.NOT_EQUIPPED, "remote climate is unavailable on a car with a dealer-installed remote-start kit")
+    require_no_kit(state)
     if duration_min not in config.climate_durations_min:
         allowed = " or ".join(str(d) for d in config.climate_durations_min)
         raise refuse(Code.INVALID_VALUE, f"a remote climate run lasts {allowed} minutes, not {duration_min}")
@@ -111,6 +118,13 @@ def _stop(state: VehicleState, msg: ClimateStop, cx: Ctx):  # type: ignore[no-un
     if not state.climate.running:
         raise refuse(Code.CONFLICT, "remote climate is not running")
     state = stop(state, cx.now)
+    return state, status(state, cx.config)
+
+
+@on(ClimateGet)
+def _get(state: VehicleState, msg: ClimateGet, cx: Ctx):  # type: ignore[no-untyped-def]
+    require_function(state, cx, SharedFunction.REMOTE_CLIMATE, "read the climate status")
+    require_service(state, Service.NAVI)
     return state, status(state, cx.config)
 
 
@@ -157,6 +171,7 @@ def next_fire(state: VehicleState, after: float) -> float | None:
 def _schedule_add(state: VehicleState, msg: ClimateScheduleAdd, cx: Ctx):  # type: ignore[no-untyped-def]
     require_function(state, cx, SharedFunction.REMOTE_CLIMATE, "schedule the climate")
     require_schedules(state)
+    require_no_kit(state)
     if not msg.weekdays or any(not 0 <= d <= 6 for d in msg.weekdays):
         raise refuse(Code.INVALID_VALUE, "weekdays must be a non-empty list of 0 (Monday) .. 6 (Sunday)")
     if msg.duration_min not in cx.config.climate_durations_min:

@@ -1,4 +1,4 @@
-"""The numbers of SPEC.md, in one configurable place; the defaults are the guide's."""
+"""The numbers of the rules (docs/rules.md), in one configurable place; the defaults are the guide's."""
 
 from __future__ import annotations
 

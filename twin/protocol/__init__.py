@@ -45,6 +45,7 @@ from ._commands import (
     GetVehicleInfo as GetVehicleInfo,
     ClimateStart as ClimateStart,
     ClimateStop as ClimateStop,
+    ClimateGet as ClimateGet,
     ClimateSettingsSet as ClimateSettingsSet,
     ClimateScheduleAdd as ClimateScheduleAdd,
     ClimateScheduleRemove as ClimateScheduleRemove,

@@ -79,6 +79,12 @@ class ClimateStop(Message):
     pass
 
 
+@register("climate_get", C)
+class ClimateGet(Message):
+    """Read the remote climate status: running or not, until when, minutes used under the cap,
+    the settings and the schedules (answered with a `climate` result)."""
+
+
 @register("climate_settings", C)
 class ClimateSettingsSet(Message):
     settings: ClimateSettings

@@ -53,7 +53,7 @@ from ._runner import (
     replay as replay,
     run_scenario as run_scenario,
 )
-from ._report import Printer as Printer, junit_xml as junit_xml
+from ._report import Printer as Printer, json_results as json_results, junit_xml as junit_xml
 from .invariants import INVARIANTS as INVARIANTS, Invariants as Invariants, Observation as Observation
 from .explore import (
     ExploreResult as ExploreResult,

@@ -34,6 +34,7 @@ from ..protocol import (
     Position,
     Powertrain,
     SharedFunction,
+    fields_of,
     message_types,
     structure_body,
 )
@@ -175,17 +176,18 @@ class Expect:
 
     `ok`/`error`/`message`/`result` look at the reply (or, for a report, whether the car
     refused the event); `alerts` is the exact list of alerts the step produced, `notices`
-    deliveries that must be among what it produced, `absent` message types it must not have
-    produced; `state` is matched against the state of the step's subject after the step.
+    deliveries that must be among what it produced, `absent` patterns (a wire tag, or a tag
+    with fields) no delivery of the step may match; `state` is matched against the state of
+    the step's subject after the step. Matching follows `twin.scenarios._match`.
     """
 
     ok: bool | None = None
     error: str | None = None
-    message: str | None = None
+    message: str | Mapping[str, str] | None = None
     result: Mapping[str, Any] | None = None
     alerts: tuple[Mapping[str, Any], ...] | None = None
     notices: tuple[Mapping[str, Any], ...] | None = None
-    absent: tuple[str, ...] | None = None
+    absent: tuple[Mapping[str, Any], ...] | None = None
     state: Mapping[str, Any] | None = None
 
     def is_empty(self) -> bool:
@@ -215,6 +217,23 @@ class ScenarioStep:
     @property
     def label(self) -> str:
         return f"step {self.index}"
+
+    @property
+    def action(self) -> str:
+        """What the step does, in a few words: 'alice -> car:c1 lock', 'car:c1 reports
+        alarm_sounding', 'advance 1h', 'check operator'."""
+        if self.kind == "send" and self.body is not None:
+            return f"{(self.sender or '')[5:]} -> {self.target} {self.body.TYPE}"
+        if self.kind == "report" and self.body is not None:
+            return f"{self.target} reports {self.body.TYPE}"
+        if self.kind == "advance":
+            return f"advance {format_duration(self.t - self.start)}"
+        return f"check {self.target}"
+
+    @property
+    def title(self) -> str:
+        """The step's number, action and note: how JUnit, JSON and `-k` name it."""
+        return f"{self.label}: {self.action}" + (f" # {self.note}" if self.note else "")
 
 
 @attrs.frozen(kw_only=True)
@@ -277,8 +296,33 @@ def parse_scenario(text: str, *, source: str = "<scenario>", default_name: str =
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+        raise ScenarioError(_toml_error(text, source, str(exc))) from None
     return _Reader(source).scenario(data, default_name)
+
+
+_TOML_AT = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
+_TOML_HINTS = (
+    ("Cannot mutate immutable namespace", "write a table such as `expect` or `body` either inline (`expect = { ok = true }`) or as dotted keys (`expect.ok = true`), not both in one step"),
+    ("Cannot overwrite a value", "this key was given a value already (inline `expect = { ... }` and dotted `expect.x = ...` cannot be mixed; nor can a key be set twice)"),
+    ("Cannot declare", "this table was declared already; a key is set once per table"),
+    ("Invalid value", "a value is a \"string\", a number, true or false, a date-time, a { table } or a [list]; text needs quotes"),
+    ("Illegal character", "a string must close on its own line (use \\n for a line break, or triple quotes)"),
+    ("Unclosed", "a bracket, brace or quote is not closed"),
+    ("Expected '=' after a key", "write `key = value`; a key with spaces or dots in it needs quotes"),
+)
+
+
+def _toml_error(text: str, source: str, message: str) -> str:
+    """tomllib's message, with the file, the line (and its step) and what to do about it."""
+    found = _TOML_AT.search(message)
+    what = message[: found.start()] if found else message
+    lines = text.splitlines()
+    line = int(found.group(1)) if found and found.group(1) else len(lines)
+    step = sum(1 for row in lines[:line] if row.strip().startswith("[[step]]"))
+    where = f"line {line}" + (f" (step {step})" if step else "")
+    hint = next((h for prefix, h in _TOML_HINTS if what.startswith(prefix)), "see https://toml.io for the syntax")
+    shown = f"\n    {line} | {lines[line - 1].rstrip()}" if 0 < line <= len(lines) else ""
+    return f"{source}: {where}: not valid TOML: {what}: {hint}{shown}"
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
@@ -447,6 +491,12 @@ class _Reader:
             hint = "send commands with `send`" if cls.KIND == "command" else "cars report events with `report`"
             raise self.fail(where, f"{tag!r} is {_a(cls.KIND)}, not {_a(kind)}: {hint}")
         data = raw.get("body", {})
+        if isinstance(data, dict):
+            fields = sorted(fields_of(cls))
+            for key in data:
+                if key not in fields:
+                    allowed = f"its fields: {', '.join(fields)}" if fields else "it has no fields"
+                    raise self.fail(where, f"{tag}: unknown field {key!r}{_did_you_mean(key, fields)}; {allowed} (docs/protocol.md)")
         try:
             return structure_body(tag, data)
         except ProtocolError as exc:
@@ -533,7 +583,9 @@ class _Reader:
                 raise self.fail(where, "expect either ok or an error, not both")
         message = raw.get("message")
         if message is not None:
-            self.typed(message, str, where, "message")
+            if not (isinstance(message, str) or (isinstance(message, dict) and set(message) == {"contains"})):
+                raise self.fail(where, f'message must be the whole text or {{ contains = "part" }}, got {message!r}')
+            self.patterned(message, where, "message")
             if error is None:
                 raise self.fail(where, "`message` checks an error's text; give `error` too")
         result = raw.get("result")
@@ -549,16 +601,34 @@ class _Reader:
             notices = tuple(self.pattern(p, None, f"{where} notices[{i}]") for i, p in enumerate(self.tables(notices, f"{where} notices"), 1))
         absent = raw.get("absent")
         if absent is not None:
-            absent = tuple(self.strings(absent, where, "absent"))
-            for tag in absent:
-                if tag not in message_types():
-                    raise self.fail(where, f"absent: unknown message type {tag!r}{_did_you_mean(tag, sorted(message_types()))}")
+            if not isinstance(absent, list):
+                raise self.fail(where, f"absent must be a list of wire tags or notice patterns, got {absent!r}")
+            absent = tuple(
+                self.pattern({"type": p} if isinstance(p, str) else p, None, f"{where} absent[{i}]")
+                for i, p in enumerate(absent, 1)
+            )
         state = raw.get("state")
         if state is not None:
             self.typed(state, dict, where, "state")
+            if not state:
+                raise self.fail(where, "state = {} would ask for a state with nothing in it; name the fields to check")
+            self.patterned(state, where, "state")
+        if result is not None:
+            if not result:
+                raise self.fail(where, "result = {} would ask for a result with nothing in it; write ok = true, or name the fields to check")
+            self.patterned(result, where, "result")
         return Expect(ok=ok, error=error, message=message, result=result, alerts=alerts, notices=notices, absent=absent, state=state)
 
-    def pattern(self, raw: dict[str, Any], tag: str | None, where: str) -> dict[str, Any]:
+    def patterned(self, value: Any, where: str, what: str) -> None:
+        from ._match import pattern_problems  # _match reads durations from here
+
+        problems = pattern_problems(value, what)
+        if problems:
+            raise self.fail(where, problems[0])
+
+    def pattern(self, raw: Any, tag: str | None, where: str) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.fail(where, f"expected a wire tag or a table such as {{ type = \"alert\", to = \"bob\" }}, got {raw!r}")
         tag = raw.get("type", tag)
         if not isinstance(tag, str):
             raise self.fail(where, "a notice pattern needs `type`: the message's wire tag")
@@ -569,6 +639,7 @@ class _Reader:
             raise self.fail(where, "alerts are of type 'alert'")
         allowed = set(DELIVERY_KEYS) | {a.name for a in attrs.fields(cls)}
         self.keys(raw, allowed, where)
+        self.patterned({k: v for k, v in raw.items() if k != "type"}, where, tag)
         out = dict(raw)
         out["type"] = tag
         if isinstance(out.get("to"), str) and out["to"].startswith("user:"):

@@ -1,13 +1,19 @@
 """Comparing what a step expected with what really happened, and saying how they differ.
 
 Everything is compared as plain data (what `twin.protocol`'s converter makes of a message or a
-state, with enums as their wire values). Expected tables are partial: only the keys written
-are compared. Three conveniences keep hand-written expectations short:
+state, with enums as their wire values). The rules, one for every expectation (docs/scenarios.md,
+"Matching"):
 
+- tables are partial: only the keys written are compared, at any depth; but an empty table
+  `{}` means "empty", and `[]` means an empty list;
+- `"null"` matches a key that is there with no value; `"absent"` (only as a table's value)
+  matches a key that is not there at all;
+- every string, free text included, compares exactly; `{ contains = "text" }` matches a string
+  containing the text, ignoring case;
 - a reported value (a `Reading`, `{value, at}`) matches a plain expected value by its value;
-- a string `"T+1h20m"` matches a model time (POSIX seconds) that many seconds after the epoch;
-- the string `"null"` matches a missing value (TOML has no null);
-- lists of plain values match in any order (sets travel as sorted lists).
+- a string `"T+1h20m"` matches a model time (POSIX seconds) that long after the epoch;
+- lists have the same length; lists of plain values match in any order (sets travel as sorted
+  lists), lists of tables element by element.
 """
 
 from __future__ import annotations
@@ -24,9 +30,24 @@ from ..protocol._codec import converter as _converter
 from ._format import format_duration, parse_duration
 from ._writer import toml_value
 
-__all__ = ["Check", "Delivery", "diff_lines", "mismatches", "multiset_match", "plain", "plain_message", "plain_state"]
+__all__ = [
+    "ABSENT",
+    "NULL",
+    "Check",
+    "Delivery",
+    "diff_lines",
+    "mismatches",
+    "multiset_match",
+    "pattern_problems",
+    "plain",
+    "plain_message",
+    "plain_state",
+]
 
 MISSING = object()
+NULL = "null"  # the key is there, its value is nil (TOML has no null)
+ABSENT = "absent"  # the key is not there at all (a car not in a garage, no guard at a car)
+CONTAINS = "contains"  # { contains = "text" }: a string containing the text, ignoring case
 
 
 def plain(value: Any) -> Any:
@@ -103,17 +124,30 @@ def _is_reading(x: Any) -> bool:
     return isinstance(x, dict) and set(x) == {"value", "at"}
 
 
+def _is_contains(x: Any) -> bool:
+    return isinstance(x, dict) and set(x) == {CONTAINS} and isinstance(x[CONTAINS], str)
+
+
 def mismatches(expected: Any, actual: Any, epoch: float, path: str = "") -> list[tuple[str, Any, Any]]:
     """(path, expected, actual) for every place `actual` does not match `expected`."""
-    if _is_reading(actual) and not (isinstance(expected, dict) and set(expected) <= {"value", "at"}):
+    if _is_reading(actual) and not (isinstance(expected, dict) and expected and set(expected) <= {"value", "at"}):
+        if expected == {} or expected == ABSENT:
+            return [(path, expected, actual)]
         return mismatches(expected, actual["value"], epoch, path)
+    if _is_contains(expected):
+        if isinstance(actual, str) and expected[CONTAINS].lower() in actual.lower():
+            return []
+        return [(path, expected, actual)]
     if isinstance(expected, dict):
-        if not isinstance(actual, dict):
+        if not isinstance(actual, dict) or (not expected and actual):
             return [(path, expected, actual)]
         out = []
         for key, want in expected.items():
             sub = f"{path}.{key}" if path else str(key)
-            if key not in actual:
+            if want == ABSENT:
+                if key in actual:
+                    out.append((sub, want, actual[key]))
+            elif key not in actual:
                 out.append((sub, want, MISSING))
             else:
                 out.extend(mismatches(want, actual[key], epoch, sub))
@@ -127,8 +161,10 @@ def mismatches(expected: Any, actual: Any, epoch: float, path: str = "") -> list
                 return []
             return [(path, expected, actual)]
         return pairwise
-    if expected == "null":
+    if expected == NULL:
         return [] if actual is None else [(path, expected, actual)]
+    if expected == ABSENT:  # a value is there, wherever "absent" stands outside a table
+        return [(path, expected, actual)]
     if isinstance(expected, str) and expected.startswith("T+") and _number(actual):
         want = epoch + parse_duration(expected[2:], f"{path}: {expected!r}")
         return [] if abs(actual - want) < 1e-6 else [(path, expected, actual)]
@@ -137,6 +173,25 @@ def mismatches(expected: Any, actual: Any, epoch: float, path: str = "") -> list
     if _number(expected) and _number(actual):
         return [] if expected == actual or abs(expected - actual) <= 1e-9 * max(1.0, abs(expected)) else [(path, expected, actual)]
     return [] if expected == actual else [(path, expected, actual)]
+
+
+def pattern_problems(expected: Any, path: str = "") -> list[str]:
+    """What in a hand-written expectation cannot mean what its writer meant: `"absent"` outside
+    a table, or a `contains` table that is not `{ contains = "text" }`."""
+    if isinstance(expected, dict):
+        if CONTAINS in expected and not _is_contains(expected):
+            return [f"{path or 'value'}: write {{ contains = \"text\" }} alone, with a string"]
+        out = []
+        for key, want in expected.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if want != ABSENT:
+                out.extend(pattern_problems(want, sub))
+        return out
+    if isinstance(expected, list):
+        return [p for i, e in enumerate(expected) for p in pattern_problems(e, f"{path}[{i}]")]
+    if expected == ABSENT:
+        return [f"{path or 'value'}: \"absent\" says a table has no such key; it stands only as a key's value"]
+    return []
 
 
 def matches(expected: Any, actual: Any, epoch: float) -> bool:

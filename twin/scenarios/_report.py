@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
@@ -11,10 +12,12 @@ import attrs
 
 from ..protocol import Error, Message, Ok
 from ._format import Scenario, format_duration
-from ._match import Check, Delivery
+from ..protocol._codec import converter as _converter
+from ._match import Check, Delivery, plain
+from ._writer import toml_value
 from ._runner import Outcome, Report, describe_time
 
-__all__ = ["Printer", "describe", "junit_xml"]
+__all__ = ["Printer", "describe", "json_results", "junit_xml"]
 
 _WIDTH = 120
 _TIME_KEYS = ("at", "ts", "started_at", "ends_at", "renews_at", "ready_at", "expires_at")
@@ -44,8 +47,12 @@ def _value_text(name: str, value: Any, epoch: float) -> str:
     return str(value)
 
 
-def describe(body: Message | Any, epoch: float = 0.0, limit: int = 100) -> str:
-    """One short line for a message body or result: its tag and its non-default fields."""
+def describe(body: Message | Any, epoch: float = 0.0, limit: int | None = 100) -> str:
+    """One line for a message body or result: its tag and its non-default fields.
+
+    With a `limit`, nested tables (snapshots, settings, profiles) are left out and the line is
+    cut with "…"; with `limit=None` every field is shown whole (`twin replay --verbose`).
+    """
     tag = getattr(body, "TYPE", type(body).__name__)
     shown = []
     for f in attrs.fields(type(body)) if attrs.has(type(body)) else ():
@@ -53,18 +60,39 @@ def describe(body: Message | Any, epoch: float = 0.0, limit: int = 100) -> str:
         default = f.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
             default = default.factory()  # type: ignore[union-attr]
-        if value is None or value == default or f.name in ("snapshot", "settings", "profile"):
+        if value is None or value == default:
             continue
-        if isinstance(value, dict):
+        if limit is None and (isinstance(value, dict) or f.name in _NESTED or _structured(value)):
+            shown.append(f"{f.name}={_whole(value)}")
+            continue
+        if isinstance(value, dict) or f.name in _NESTED:
             continue
         shown.append(f"{f.name}={_value_text(f.name, value, epoch)}")
     text = ", ".join(shown)
-    if len(text) > limit:
+    if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return f"{tag}({text})" if text else tag
 
 
-def reply_text(outcome: Outcome, epoch: float) -> str:
+_NESTED = ("snapshot", "settings", "profile")
+
+
+def _structured(value: Any) -> bool:
+    """A value the short line shows by its class name only (a Sharee, a list of DriverInfo)."""
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return any(_structured(v) for v in value)
+    return attrs.has(type(value)) and type(value).__name__ not in ("Reading", "Position")
+
+
+def _whole(value: Any) -> str:
+    data = plain(_converter.unstructure(value))
+    try:
+        return toml_value(data)
+    except (TypeError, ValueError):  # nil somewhere inside: TOML cannot say it
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def reply_text(outcome: Outcome, epoch: float, whole: bool = False) -> str:
     if outcome.timed_out:
         return "no reply"
     reply = outcome.reply
@@ -74,24 +102,26 @@ def reply_text(outcome: Outcome, epoch: float) -> str:
     if isinstance(body, Error):
         return f"error {body.code}: {body.message}"
     if isinstance(body, Ok):
-        return "ok " + describe(body.result, epoch, limit=80)
-    return describe(body, epoch)
+        return "ok " + describe(body.result, epoch, limit=None if whole else 80)
+    return describe(body, epoch, limit=None if whole else 100)
 
 
-def delivery_text(d: Delivery, epoch: float) -> str:
+def delivery_text(d: Delivery, epoch: float, whole: bool = False) -> str:
     body = d.envelope.body
     who = d.to
     if body.TYPE == "alert":
         where = f" at {body.position.lat:.4f},{body.position.lon:.4f}" if body.position is not None else ""  # type: ignore[attr-defined]
         return f"{who} <- alert {body.alert.value} by {body.channel.value} from {body.car}: {body.text}{where}"  # type: ignore[attr-defined]
-    return f"{who} <- {describe(body, epoch)}" + (f" from {d.envelope.sender}" if d.envelope.sender not in (getattr(body, 'car', None),) else "")
+    text = describe(body, epoch, limit=None if whole else 100)
+    return f"{who} <- {text}" + (f" from {d.envelope.sender}" if d.envelope.sender not in (getattr(body, 'car', None),) else "")
 
 
 class Printer:
     """Writes a readable timeline as outcomes arrive.
 
-    `verbose` adds state pushes; `quiet` prints only the steps that failed (with the
-    scenario's heading) and the verdict of a failed scenario.
+    `verbose` adds state pushes and prints every reply, delivery and note whole (no "…"
+    cuts); `quiet` prints only the steps that failed (with the scenario's heading) and the
+    verdict of a failed scenario.
     """
 
     def __init__(self, out: TextIO, *, verbose: bool = False, quiet: bool = False) -> None:
@@ -137,23 +167,25 @@ class Printer:
         pad = " " * 4
         if not self.quiet:
             for d in self._shown(outcome.waited):
-                self.line(f"{describe_time(scenario, d.envelope.ts)}  {pad}{delivery_text(d, epoch)}")
+                self.line(f"{describe_time(scenario, d.envelope.ts)}  {pad}{delivery_text(d, epoch, self.verbose)}")
         at = describe_time(scenario, epoch + (step.start if step.kind == "advance" else step.t))
+        limit, whole = (None, True) if self.verbose else (100, False)
         if step.kind == "send":
             assert step.body is not None and step.sender is not None
-            head = f"{step.sender[5:]} -> {step.target}: {describe(step.body, epoch)}  =>  {reply_text(outcome, epoch)}"
+            head = f"{step.sender[5:]} -> {step.target}: {describe(step.body, epoch, limit)}  =>  {reply_text(outcome, epoch, whole)}"
         elif step.kind == "report":
-            refused = f"  =>  refused: {reply_text(outcome, epoch)}" if outcome.reply is not None else ""
-            head = f"{step.target} reports {describe(step.body, epoch)}{refused}"
+            refused = f"  =>  refused: {reply_text(outcome, epoch, whole)}" if outcome.reply is not None else ""
+            head = f"{step.target} reports {describe(step.body, epoch, limit)}{refused}"
         elif step.kind == "advance":
             head = f"{format_duration(step.t - step.start)} pass"
         else:
             head = f"check {step.target}"
         note = f"  # {step.note}" if step.note else ""
-        self.line(f"{at}  {head}{note}"[: _WIDTH * 2])
+        line = f"{at}  {head}{note}"
+        self.line(line if self.verbose else line[: _WIDTH * 2])
         if not self.quiet:
             for d in self._shown(outcome.deliveries):
-                self.line(f"{describe_time(scenario, d.envelope.ts)}  {pad}{delivery_text(d, epoch)}")
+                self.line(f"{describe_time(scenario, d.envelope.ts)}  {pad}{delivery_text(d, epoch, self.verbose)}")
         for check in outcome.checks:
             if not (self.quiet and check.passed):
                 self.check(check)
@@ -202,11 +234,13 @@ def junit_xml(results: Sequence[tuple[str, Report | str]]) -> str:
             cases, errs = 1, 1
         else:
             suite.set("time", f"{result.wall_s:.3f}")
+            titles = _titles(result)
             for check in result.checks:
                 if check.is_invariant:
                     continue
                 cases += 1
-                case = ET.SubElement(suite, "testcase", classname=_classname(source), name=f"step {check.step} {check.what}", time="0")
+                name = f"{titles.get(check.step, f'step {check.step}')} [{check.what}]"
+                case = ET.SubElement(suite, "testcase", classname=_classname(source), name=name, time="0")
                 if not check.passed:
                     fails += 1
                     ET.SubElement(case, "failure", message=check.summary[:200]).text = "\n".join((check.summary, *check.diff))
@@ -227,6 +261,48 @@ def junit_xml(results: Sequence[tuple[str, Report | str]]) -> str:
     root.set("errors", str(errors))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _titles(result: Any) -> dict[int, str]:
+    """Step number -> 'step 3: alice -> car:c1 lock # why', for the steps a report ran."""
+    steps = getattr(result.scenario, "steps", ())
+    return {s.index: s.title for s in steps}
+
+
+def json_results(results: Sequence[tuple[str, Report | str]]) -> dict[str, Any]:
+    """The results as plain data for `twin replay --json`: per file its status, and per step
+    what it did and each check with its diff; the same facts the timeline and JUnit show."""
+    files: list[dict[str, Any]] = []
+    for source, result in results:
+        if isinstance(result, str):
+            files.append({"source": source, "status": "error", "error": result, "checks": []})
+            continue
+        titles = _titles(result)
+        steps = {s.index: s for s in getattr(result.scenario, "steps", ())}
+        checks = []
+        for c in result.checks:
+            step = steps.get(c.step)
+            checks.append({
+                "step": c.step,
+                "title": titles.get(c.step, f"step {c.step}"),
+                "action": step.action if step is not None else None,
+                "note": step.note if step is not None else "",
+                "what": c.what,
+                "passed": c.passed,
+                "summary": c.summary,
+                "diff": list(c.diff),
+            })
+        files.append({
+            "source": source,
+            "name": result.scenario.name,
+            "status": "passed" if result.passed else "failed",
+            "checks": checks,
+            "failed": len(result.failures),
+            "wall_s": round(result.wall_s, 6),
+            "virtual_s": result.virtual_s,
+        })
+    counts = {k: sum(f["status"] == k for f in files) for k in ("passed", "failed", "error")}
+    return {"files": files, **counts, "exit_status": 2 if counts["error"] else 1 if counts["failed"] else 0}
 
 
 def _classname(source: str) -> str:

@@ -209,5 +209,7 @@ def _expect_table(expect: Expect) -> dict[str, Any]:
             continue
         if a.name == "alerts":
             value = [{k: v for k, v in p.items() if k != "type"} for p in value]
+        elif a.name == "absent":
+            value = [p["type"] if set(p) == {"type"} else p for p in value]
         out[a.name] = _plain(value)
     return out

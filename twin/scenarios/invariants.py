@@ -6,7 +6,7 @@ and after, the reply (or an event's refusal) and what apps and the operator desk
 holds plain values only, so a synchronous test over the pure model can build one from
 `VEHICLE.step`'s outbox (`deliveries_from_outbox`) and use the same checks.
 
-The checks are oracles written from SPEC.md, not calls into the model's own helpers: "who may
+The checks are oracles written from the rules (docs/rules.md), not calls into the model's own helpers: "who may
 do what" is a table here, so a rule that lets the wrong person through is caught rather than
 agreed with.
 """
@@ -68,6 +68,7 @@ _SHARED: dict[str, SharedFunction] = {
     "vehicle_info": SharedFunction.VEHICLE_INFO,
     "climate_start": SharedFunction.REMOTE_CLIMATE,
     "climate_stop": SharedFunction.REMOTE_CLIMATE,
+    "climate_get": SharedFunction.REMOTE_CLIMATE,
     "climate_settings": SharedFunction.REMOTE_CLIMATE,
     "climate_schedule_add": SharedFunction.REMOTE_CLIMATE,
     "climate_schedule_remove": SharedFunction.REMOTE_CLIMATE,
@@ -122,7 +123,7 @@ def role_of(state: VehicleState, account: str | None) -> str:
 
 
 def denied(tag: str, account: str | None, state: VehicleState, body: Any, operator: OperatorState | None = None) -> str | None:
-    """Why SPEC.md's roles forbid `account` to run command `tag` on this car (None: allowed).
+    """Why the rules' roles forbid `account` to run command `tag` on this car (None: allowed).
 
     Commands this table does not know are allowed: a new command gets a line here with its rule.
     """

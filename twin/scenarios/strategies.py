@@ -40,6 +40,7 @@ from ..protocol import (
     LockedByKey,
     Occupancy,
     ClimateStop,
+    ClimateGet,
     CloseWindows,
     FlashHazards,
     GetVehicleInfo,
@@ -442,7 +443,7 @@ _dt = st.one_of(
 #: What an owner or a sharee does with the car from the app, day to day (guide p.16, p.24-28).
 REMOTE_USE: tuple[type[Message], ...] = (
     Lock, Unlock, SetHazards, CloseWindows, RemoteCheck, Locate, FlashHazards, GetVehicleInfo,
-    ClimateStart, ClimateStop, ClimateSettingsSet,
+    ClimateStart, ClimateStop, ClimateGet, ClimateSettingsSet,
 )
 
 #: What a friend does about the role the owner gave them: answer an invitation, or give a key

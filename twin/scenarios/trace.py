@@ -19,12 +19,13 @@ as a websocket proxy in front of it (a hub can also call a `TraceWriter` itself)
 Replaying (`replay_trace`, and `twin replay FILE.trace.jsonl`): a fresh in-process fleet starts
 from the recorded world under `MockClock`; every frame an app sent is played at its recorded
 time (a command is asked of its target as the session's account), every frame a vehicle link
-sent is delivered as the link sent it (a linked car runs its rules in the link, not in the
-hub, so its frames are inputs here). Embedded cars, people and the operator desk run with the
+sent (an event, the answer to an actuation) is delivered to its car's twin as the hub would,
+after the same trust check (`twin.server.app_frame`, `link_frame`), and a link's login and
+close tell its twin `coverage_changed`. Every twin, person and the operator desk runs with the
 rules of the code being tested. Then three things are compared with the recording, each a
 check that passes or fails with a diff: every command's final reply, every durable push each
 account received (in sequence order; `state_changed` is ephemeral and not compared), and the
-final state of every embedded actor. Times may differ by the hub's processing delay, so
+final state of every actor. Times may differ by the hub's processing delay, so
 model times (and climate seconds) compare within `tolerance` seconds.
 """
 
@@ -38,7 +39,6 @@ import json
 import re
 import sys
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -51,7 +51,8 @@ import trio.testing
 from ..actors import Fleet, is_request, open_fleet
 from ..errors import Code, DeliveryError, ProtocolError
 from ..model import OPERATOR, USER, VEHICLE, VehicleModel, new_operator, new_user
-from ..protocol import MAX_FRAME_BYTES, Envelope, Error, Message, decode, unstructure_body
+from ..protocol import MAX_FRAME_BYTES, CoverageChanged, Envelope, Error, Message, decode, unstructure_body
+from ..server._trust import Untrusted, app_frame, link_frame
 from ._format import Scenario, ScenarioError, format_duration
 from ._match import Check, diff_lines, mismatches, plain, plain_state
 
@@ -399,31 +400,31 @@ class TraceReport:
         return not self.failures
 
 
-class _LinkStub:
-    """Inbox at `car:<id>` of a car a vehicle link hosted: its requests wait for the link's
-    recorded answers, which are handed to the replay's askers in order."""
+class _UnitStub:
+    """Inbox at `unit:<id>` while a recorded link was attached: it takes the actuations the
+    twin sends (their answers come from the recording) and remembers their ids for the
+    trust check."""
 
-    __slots__ = ("address", "router", "waiting", "online")
+    __slots__ = ("asked",)
 
-    def __init__(self, address: str, router: Any) -> None:
-        self.address, self.router = address, router
-        self.waiting: deque[Envelope] = deque()
-        self.online = False
+    def __init__(self) -> None:
+        self.asked: dict[int, None] = {}
 
     def put_nowait(self, envelope: Envelope) -> None:
         if is_request(envelope):
-            self.waiting.append(envelope)
+            self.asked[envelope.id] = None
 
     async def put(self, envelope: Envelope) -> None:
         self.put_nowait(envelope)
         await trio.lowlevel.checkpoint()
 
-    def answer(self, recorded: Envelope) -> None:
-        for i, request in enumerate(self.waiting):
-            if request.sender == recorded.target:
-                del self.waiting[i]
-                self.router.deliver_nowait(request.reply(recorded.body, recorded.ts))
-                return
+
+def _coverage(router: Any, unit: str, online: bool, now: float) -> None:
+    """What the hub tells a twin when its link attaches or drops."""
+    try:
+        router.deliver_nowait(Envelope(CoverageChanged(online=online), sender="hub", target="car:" + unit[5:], ts=now))
+    except DeliveryError:
+        pass
 
 
 def _close(expected: Any, actual: Any, epoch: float, tolerance: float, path: str = "") -> list[tuple[str, Any, Any]]:
@@ -476,16 +477,13 @@ async def run_trace(trace: Trace, *, model: VehicleModel = VEHICLE, tolerance: f
     sessions: dict[int, str] = {}
     replies: dict[tuple[int, int], Message] = {}
     sent: list[tuple[float, int, Envelope]] = []
-    stubs: dict[str, _LinkStub] = {}
+    stubs: dict[str, _UnitStub] = {}
     pushed: dict[str, list[Envelope]] = {}
     async with open_fleet(epoch=epoch, idle=None) as fleet:
         accounts: list[str] = []
+        router = fleet.router
         for address, kind, state in trace.states:
-            if address.startswith("link:"):
-                car = "car:" + address[5:]
-                stubs[car] = _LinkStub(car, fleet.router)
-                fleet.router.register(car, stubs[car])
-            elif address.startswith("car:"):
+            if address.startswith("car:"):
                 fleet.spawn(address, model, state)
             elif address.startswith("user:"):
                 fleet.spawn(address, USER, state)
@@ -515,41 +513,41 @@ async def run_trace(trace: Trace, *, model: VehicleModel = VEHICLE, tolerance: f
                     await trio.sleep_until(when)
                 if rec.kind == "session":
                     sessions[rec.conn] = rec.address
-                    if rec.address in stubs:
-                        stubs[rec.address].online = True
+                    if rec.address.startswith("unit:"):
+                        if rec.address in stubs:  # a newer link replaces the older one
+                            router.unregister(rec.address)
+                            _coverage(router, rec.address, False, fleet.clock.now())
+                        stubs[rec.address] = _UnitStub()
+                        router.register(rec.address, stubs[rec.address])
+                        _coverage(router, rec.address, True, fleet.clock.now())
                     continue
                 if rec.kind == "closed":
                     address = sessions.pop(rec.conn, "")
-                    if address in stubs:
-                        stubs[address].online = False
+                    if address in stubs and address not in sessions.values():
+                        del stubs[address]
+                        router.unregister(address)
+                        _coverage(router, address, False, fleet.clock.now())
                     continue
                 address = sessions.get(rec.conn, "")
                 if rec.kind != "in" or not address or not isinstance(rec.frame, bytes):
                     continue
+                now = fleet.clock.now()
                 try:
-                    env = decode(rec.frame, max_bytes=4 * MAX_FRAME_BYTES, sender=address)
-                except ProtocolError:
+                    env = decode(rec.frame, max_bytes=4 * MAX_FRAME_BYTES)
+                    if address in stubs:
+                        env = link_frame(address, "car:" + address[5:], stubs[address].asked, env, now)
+                    else:
+                        env = app_frame(address, env, now)
+                except (ProtocolError, Untrusted):
                     continue  # the hub answered it itself; nothing reaches the actors
-                kind = env.body.KIND
-                if address.startswith("user:"):
-                    if kind == "command":
-                        stub = stubs.get(env.target)
-                        if stub is not None and not stub.online:
-                            recorded = _recorded_reply(trace, rec.conn, env.id)
-                            if recorded is not None:  # the hub answered from the checkpoint
-                                replies[(rec.conn, env.id)] = recorded
-                                sent.append((rec.t, rec.conn, env))
-                                continue
-                        sent.append((rec.t, rec.conn, env))
-                        tasks.start_soon(command, rec.conn, address, env)
-                elif address in stubs:
-                    if kind == "reply":
-                        stubs[address].answer(env)
-                    elif kind != "session":
-                        try:
-                            fleet.router.deliver_nowait(Envelope(env.body, sender=address, target=env.target, id=env.id, ts=env.ts))
-                        except DeliveryError:
-                            pass
+                if address in stubs:
+                    try:
+                        router.deliver_nowait(env)
+                    except DeliveryError:
+                        pass
+                elif env.body.KIND == "command":
+                    sent.append((rec.t, rec.conn, env))
+                    tasks.start_soon(command, rec.conn, address, env)
                 await trio.testing.wait_all_tasks_blocked()
             end = trace.end if trace.end is not None else (trace.records[-1].t if trace.records else epoch)
             if fleet.clock.to_trio(end) > trio.current_time():
@@ -612,9 +610,9 @@ def _recorded_pushes(trace: Trace) -> dict[str, list[Envelope]]:
             except ProtocolError:
                 continue
             account = sessions[rec.conn][5:]
-            if env.body.KIND in ("reply", "progress", "session") or env.body.TYPE in EPHEMERAL or env.id <= trace.seqs.get(account, 0):
+            if env.body.KIND in ("reply", "progress", "session") or env.body.TYPE in EPHEMERAL or env.seq <= trace.seqs.get(account, 0):
                 continue
-            seen.setdefault(account, {})[env.id] = env
+            seen.setdefault(account, {})[env.seq] = env
     return {a: [by_seq[s] for s in sorted(by_seq)] for a, by_seq in seen.items()}
 
 
@@ -627,7 +625,7 @@ def _final_checks(trace: Trace, fleet: Fleet, pushed: dict[str, list[Envelope]],
         found = _close(want, got, epoch, tolerance, "pushes") if len(want) == len(got) else [("pushes", [w["type"] for w in want], [g["type"] for g in got])]
         checks.append(Check(0, f"pushes to {account}", not found, f"{len(want)} push(es) as recorded" if not found else "differ from the recording", diff_lines(found, epoch)))
     for address, kind, state in trace.end_states or ():
-        if address.startswith("link:") or address not in fleet.router:
+        if address not in fleet.router:
             continue
         try:
             actual = fleet.state_of(address)

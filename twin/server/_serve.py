@@ -34,11 +34,10 @@ DEMO_PASSWORD = "twin-demo"
 DEMO_ACCOUNTS = ("alice@example.com", "bob@example.com", "carol@example.com")
 
 
-async def provision_demo(hub: Hub, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
-    """Three accounts; cars of both plans and all powertrains, embedded and linked; one car
-    shared (alice -> bob). Prints every credential; returns the cars with their link secrets
-    (every car has one: the web app's car panel plays any car's telematics unit)."""
-    made: list[dict[str, Any]] = []
+async def provision_demo(hub: Hub, out: TextIO = sys.stdout) -> list[tuple[str, str, str, bool]]:
+    """Three accounts; cars of both plans and all powertrains, simulated and linked; one car
+    shared (alice -> bob). Every car has a link secret: (car id, owner, secret, linked) for
+    each. Prints every credential."""
     for email in DEMO_ACCOUNTS:
         await hub.create_account(email, DEMO_PASSWORD)
     alice, bob, carol = DEMO_ACCOUNTS
@@ -50,21 +49,41 @@ async def provision_demo(hub: Hub, out: TextIO = sys.stdout) -> list[dict[str, A
         ("demo-4", carol, Plan.LITE, Powertrain.BEV, False),
         ("demo-5", carol, Plan.STANDARD, Powertrain.BEV, True),
         ("demo-6", bob, Plan.LITE, Powertrain.HYBRID, True),
+        ("demo-7", alice, Plan.STANDARD, Powertrain.BEV, True),
     ]
     print("demo accounts (password for all: %s):" % DEMO_PASSWORD, file=out)
     for email in DEMO_ACCOUNTS:
         print(f"  {email}", file=out)
     print("demo cars:", file=out)
+    made = []
     for vid, owner, plan, powertrain, linked in cars:
         state = new_vehicle(vid, owner=owner, plan=plan, powertrain=powertrain, position=home, name=f"{powertrain.value} {plan.value}")
         secret = await hub.add_car(state, linked=linked, secret=True)
-        where = f"vehicle link: id {vid!r}, secret {secret}" if linked else f"simulated in the hub; its unit may link: id {vid!r}, secret {secret}"
-        made.append({"id": vid, "owner": owner, "plan": plan.value, "powertrain": powertrain.value, "linked": linked, "secret": secret})
-        print(f"  car:{vid}  owner {owner}, {plan.value}, {powertrain.value}; {where}", file=out)
+        assert secret is not None
+        made.append((vid, owner, secret, linked))
+        how = "linked: offline until its link attaches" if linked else "simulated by the hub (always online)"
+        print(f"  car:{vid}  owner {owner}, {plan.value}, {powertrain.value}; {how}; link secret {secret}", file=out)
     await hub.ask("user:" + alice, "car:demo-1", ShareInvite(account=bob))
     await hub.ask("user:" + bob, "car:demo-1", ShareAccept())
     print(f"  car:demo-1 is shared by {alice} with {bob}", file=out)
     return made
+
+
+def print_ready_lines(url: str, cars: list[tuple[str, str, str, bool]], out: TextIO = sys.stdout) -> None:
+    """How to play the first demo owner's cars' telematics units with `twin car`, ready to paste."""
+    first = DEMO_ACCOUNTS[0]
+    simulated = next((c for c in cars if c[1] == first and not c[3]), None)
+    linked = next((c for c in cars if c[1] == first and c[3]), None)
+    print(f"play {first}'s cars' telematics units (twin car --help):", file=out)
+    if simulated is not None:
+        vid, _, secret, _ = simulated
+        base = f"twin car --hub {url} --car {vid} --secret {secret}"
+        print(f"  {base} alarm_sounding cause=\"door forced\"", file=out)
+        print(f"  {base} door_changed door=front_left open=true", file=out)
+        print(f"  {base} position_reported lat=35.6812 lon=139.7671", file=out)
+    if linked is not None:
+        vid, _, secret, _ = linked
+        print(f"  twin car --hub {url} --car {vid} --secret {secret}      # car:{vid} online until Ctrl-C", file=out)
 
 
 async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout, record: str | None = None,
@@ -85,13 +104,11 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
                 raise ValueError("a load fleet needs the path of its credentials file")
             reuse = reusable_fleet(store, *load_fleet, Path(creds))
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            web = WebApp() if demo and not record else None
+            web = WebApp() if demo and not record else None  # the web app, not behind --record's proxy
             async with _open_hub(store, host, port, record, web) as (hub, url, begin):
-                if web is not None:
-                    web.files["demo.json"] = demo_json(DEMO_ACCOUNTS, DEMO_PASSWORD, await provision_demo(hub, out) if fresh else [])
-                    print(f"web app: http://{host}:{hub.port}{web.prefix}", file=out)
-                elif demo and fresh:
-                    await provision_demo(hub, out)
+                demo_cars: list[tuple[str, str, str, bool]] = []
+                if demo and fresh:
+                    demo_cars = await provision_demo(hub, out)
                 elif demo:
                     print(f"{data} already has accounts: not provisioning the demo again", file=out)
                 if load_fleet is not None:
@@ -101,6 +118,12 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
                 begin()
                 tune_gc()
                 recording = f"; recording inbound frames to {record}" if record else ""
+                if demo_cars:
+                    print_ready_lines(url, demo_cars, out)
+                if web is not None:  # the car panel plays these cars (none if provisioned earlier)
+                    cars = [{"id": vid, "owner": owner, "secret": secret, "linked": linked} for vid, owner, secret, linked in demo_cars]
+                    web.files["demo.json"] = demo_json(DEMO_ACCOUNTS, DEMO_PASSWORD, cars)
+                    print(f"web app: http://{host}:{hub.port}{web.prefix}", file=out)
                 print(f"twin hub listening on {url} (store {data}){recording}; Ctrl-C to stop", file=out, flush=True)
                 async for signum in signals:
                     print(f"{signal.Signals(signum).name}: shutting down gracefully", file=out, flush=True)

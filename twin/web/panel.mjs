@@ -15,7 +15,7 @@ export function startPanel(url, demo) {
     ...cars.map((car) => {
       const option = document.createElement("option");
       option.value = car.id;
-      option.textContent = `${car.id} (${car.powertrain}, ${car.plan}${car.linked ? ", linked" : ""})`;
+      option.textContent = `${car.id} (${car.owner.split("@")[0]}'s, ${car.linked ? "linked: offline until linked" : "simulated"})`;
       return option;
     }),
   );

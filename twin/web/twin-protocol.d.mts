@@ -260,6 +260,11 @@ export interface AlertSettingsSetBody {
   enabled: boolean;
 }
 
+/** Read the remote climate status: running or not, until when, minutes used under the cap, the settings and the schedules (answered with a `climate` result). */
+export interface ClimateGetBody {
+  [field: string]: never;
+}
+
 export interface ClimateScheduleAddBody {
   weekdays: number[];
   at: string;
@@ -632,6 +637,7 @@ export interface Bodies {
   accepted: AcceptedBody;
   alert_settings_get: AlertSettingsGetBody;
   alert_settings_set: AlertSettingsSetBody;
+  climate_get: ClimateGetBody;
   climate_schedule_add: ClimateScheduleAddBody;
   climate_schedule_remove: ClimateScheduleRemoveBody;
   climate_settings: ClimateSettingsBody;
@@ -708,7 +714,7 @@ export interface Bodies {
 export type MessageType = keyof Bodies;
 export type SessionType = "ack" | "hello_password" | "hello_token" | "hello_vehicle" | "welcome";
 export type ProgressType = "accepted";
-export type CommandType = "alert_settings_get" | "alert_settings_set" | "climate_schedule_add" | "climate_schedule_remove" | "climate_settings" | "climate_start" | "climate_stop" | "close_windows" | "contract_cancel" | "contract_get" | "contract_options" | "contract_plan" | "driver_list" | "driver_register" | "driver_remove" | "driver_update" | "flash_hazards" | "guard_extension_answer" | "guard_request" | "handover_delete_keys" | "handover_wipe" | "key_issue" | "key_list" | "key_release" | "key_revoke" | "key_use" | "locate" | "lock" | "police_report" | "remote_check" | "set_hazards" | "share_accept" | "share_decline" | "share_invite" | "share_list" | "share_revoke" | "software_update_accept" | "tracking_request" | "unlock" | "vehicle_info" | "wifi_status";
+export type CommandType = "alert_settings_get" | "alert_settings_set" | "climate_get" | "climate_schedule_add" | "climate_schedule_remove" | "climate_settings" | "climate_start" | "climate_stop" | "close_windows" | "contract_cancel" | "contract_get" | "contract_options" | "contract_plan" | "driver_list" | "driver_register" | "driver_remove" | "driver_update" | "flash_hazards" | "guard_extension_answer" | "guard_request" | "handover_delete_keys" | "handover_wipe" | "key_issue" | "key_list" | "key_release" | "key_revoke" | "key_use" | "locate" | "lock" | "police_report" | "remote_check" | "set_hazards" | "share_accept" | "share_decline" | "share_invite" | "share_list" | "share_revoke" | "software_update_accept" | "tracking_request" | "unlock" | "vehicle_info" | "wifi_status";
 export type ReplyType = "error" | "ok";
 export type NoticeType = "alert" | "cases_close" | "coverage_changed" | "emergency_call" | "garage_changed" | "guard_dispatch" | "key_offer" | "operator_notice" | "share_offer" | "state_changed" | "tracking_start";
 export type EventType = "airbag_deployed" | "alarm_sounding" | "charging_changed" | "dashcam_clip" | "door_changed" | "emergency_button" | "emergency_unit_check" | "energy_reported" | "hazards_changed" | "ignition_changed" | "impact" | "key_near" | "locked_by_key" | "occupancy" | "position_reported" | "software_available" | "wifi_device" | "wifi_usage" | "window_changed";
@@ -740,6 +746,7 @@ export type Frame = { [T in MessageType]: Envelope<T> & { body: Bodies[T] } }[Me
 export interface CommandResults {
   alert_settings_get: AlertSettings;
   alert_settings_set: AlertSettings;
+  climate_get: ClimateStatus;
   climate_schedule_add: ClimateStatus;
   climate_schedule_remove: ClimateStatus;
   climate_settings: ClimateStatus;
@@ -795,6 +802,8 @@ export interface CommandOptions {
 export interface CommandMethods {
   alertSettingsGet(target: string, body?: AlertSettingsGetBody, options?: CommandOptions): Promise<AlertSettings>;
   alertSettingsSet(target: string, body: AlertSettingsSetBody, options?: CommandOptions): Promise<AlertSettings>;
+  /** Read the remote climate status: running or not, until when, minutes used under the cap, the settings and the schedules (answered with a `climate` result). */
+  climateGet(target: string, body?: ClimateGetBody, options?: CommandOptions): Promise<ClimateStatus>;
   climateScheduleAdd(target: string, body: ClimateScheduleAddBody, options?: CommandOptions): Promise<ClimateStatus>;
   climateScheduleRemove(target: string, body: ClimateScheduleRemoveBody, options?: CommandOptions): Promise<ClimateStatus>;
   climateSettings(target: string, body: ClimateSettingsBody, options?: CommandOptions): Promise<ClimateStatus>;

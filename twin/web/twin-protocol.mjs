@@ -10,6 +10,7 @@ export const KINDS = Object.freeze({
  "accepted": "progress",
  "alert_settings_get": "command",
  "alert_settings_set": "command",
+ "climate_get": "command",
  "climate_schedule_add": "command",
  "climate_schedule_remove": "command",
  "climate_settings": "command",
@@ -87,6 +88,7 @@ export const KINDS = Object.freeze({
 export const COMMAND_METHODS = Object.freeze({
  "alert_settings_get": "alertSettingsGet",
  "alert_settings_set": "alertSettingsSet",
+ "climate_get": "climateGet",
  "climate_schedule_add": "climateScheduleAdd",
  "climate_schedule_remove": "climateScheduleRemove",
  "climate_settings": "climateSettings",
