@@ -28,6 +28,7 @@ from twin.protocol import Plan, Position, Powertrain, ShareAccept, ShareInvite
 
 from ._gc import tune_gc
 from ._hub import Hub, HubConfig, serve_hub
+from ._web import WebApp, demo_json
 
 DEMO_PASSWORD = "twin-demo"
 DEMO_ACCOUNTS = ("alice@example.com", "bob@example.com", "carol@example.com")
@@ -103,7 +104,8 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
                 raise ValueError("a load fleet needs the path of its credentials file")
             reuse = reusable_fleet(store, *load_fleet, Path(creds))
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with _open_hub(store, host, port, record) as (hub, url, begin):
+            web = WebApp() if demo and not record else None  # the web app, not behind --record's proxy
+            async with _open_hub(store, host, port, record, web) as (hub, url, begin):
                 demo_cars: list[tuple[str, str, str, bool]] = []
                 if demo and fresh:
                     demo_cars = await provision_demo(hub, out)
@@ -118,6 +120,10 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
                 recording = f"; recording inbound frames to {record}" if record else ""
                 if demo_cars:
                     print_ready_lines(url, demo_cars, out)
+                if web is not None:  # the car panel plays these cars (none if provisioned earlier)
+                    cars = [{"id": vid, "owner": owner, "secret": secret, "linked": linked} for vid, owner, secret, linked in demo_cars]
+                    web.files["demo.json"] = demo_json(DEMO_ACCOUNTS, DEMO_PASSWORD, cars)
+                    print(f"web app: http://{host}:{hub.port}{web.prefix}", file=out)
                 print(f"twin hub listening on {url} (store {data}){recording}; Ctrl-C to stop", file=out, flush=True)
                 async for signum in signals:
                     print(f"{signal.Signals(signum).name}: shutting down gracefully", file=out, flush=True)
@@ -144,9 +150,10 @@ async def _load_fleet(hub: Hub, store: Any, fleet: tuple[int, int], creds: str, 
 
 
 @asynccontextmanager
-async def _open_hub(store: Any, host: str, port: int, record: str | None) -> AsyncIterator[tuple[Hub, str, Callable[[], None]]]:
+async def _open_hub(store: Any, host: str, port: int, record: str | None,
+                    web: WebApp | None = None) -> AsyncIterator[tuple[Hub, str, Callable[[], None]]]:
     """The hub itself, or (`record`) the hub behind the recording proxy of `twin.scenarios`."""
-    config = HubConfig(host=host, port=port)
+    config = HubConfig(host=host, port=port, web=web)
     if record:
         from twin.scenarios import open_recorded_hub
 
