@@ -162,3 +162,21 @@ def test_a_sharees_unlock_is_refused_with_its_reason(browser: WebDriver, app_url
     assert text.startswith("unlock: refused: ") and text.endswith("(not_authorized)"), text
     assert len(refused.text) > len("refused: ") + 10, "no reason shown"
     _shot(browser, tmp_path, "5-sharee-refused")
+
+
+def test_a_linked_car_comes_online_with_the_car_panel_and_goes_offline_again(browser: WebDriver, app_url: str, tmp_path: Path) -> None:
+    _log_in(browser, app_url, "alice@example.com", "car:demo-7")
+    _wait(browser).until(lambda d: _reading(d, "Telematics") == "offline")
+    browser.find_element(By.ID, "lock").click()
+    refused = _wait(browser).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#progress [data-outcome='refused']")))
+    assert "is offline" in refused.text and "last report" in refused.text
+    _shot(browser, tmp_path, "6-linked-offline")
+    Select(browser.find_element(By.ID, "unit-car")).select_by_value("demo-7")
+    browser.find_element(By.ID, "unit-connect").click()
+    _wait(browser).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#readings tr[data-reading='Telematics']"))
+    browser.find_element(By.ID, "lock").click()  # carried out by the panel's unit, then applied
+    _wait(browser).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#progress [data-outcome='done']")))
+    assert _reading(browser, "Locked") == "yes"
+    browser.find_element(By.ID, "unit-coverage").click()  # lose coverage: the link closes
+    _wait(browser).until(lambda d: _reading(d, "Telematics") == "offline")
+    _shot(browser, tmp_path, "7-linked-back-offline")

@@ -158,6 +158,11 @@ function renderReadings() {
     ),
   );
   if (s.updates_paused) body.append(el("tr", {}, el("td", { colspan: 3, class: "muted" }, "updates paused while charging (Lite plan)")));
+  if (s.telematics === "offline") {
+    // a linked car out of coverage: every value is as old as it says, and lock & co. are refused
+    body.prepend(el("tr", { class: "stale", "data-reading": "Telematics" },
+      el("td", {}, "Telematics"), el("td", { class: "value" }, "offline"), el("td", { class: "age" }, "reads come from the twin")));
+  }
 }
 
 // --- climate: countdown and the cap left
