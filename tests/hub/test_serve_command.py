@@ -74,7 +74,7 @@ async def test_twin_car_plays_a_demo_cars_unit_from_the_printed_lines(tmp_path: 
             printed = await until_listening(proc)
             ready = [shlex.split(line.split("#")[0]) for line in printed if line.strip().startswith("twin car ")]
             alarm = next(args for args in ready if "alarm_sounding" in args)
-            stay = next(args for args in ready if not any("=" in a for a in args))
+            stay = next(args for args in ready if args[-1].startswith("--secret="))  # no event: stays attached
             async with open_app_session(url, email="alice@example.com", password="twin-demo") as alice:
                 done = await trio.run_process([sys.executable, "-m", "twin.cli", *alarm[1:]], capture_stdout=True, check=False)
                 assert done.returncode == 0, done
@@ -82,9 +82,10 @@ async def test_twin_car_plays_a_demo_cars_unit_from_the_printed_lines(tmp_path: 
                 async for env in alice.events():
                     if isinstance(env.body, Alert) and env.body.text and "door forced" in env.body.text:
                         break
-                wrong = await trio.run_process([sys.executable, "-m", "twin.cli", *alarm[1:8], "alarm_sound"], capture_stderr=True, check=False)
+                wrong = await trio.run_process([sys.executable, "-m", "twin.cli", *alarm[1:alarm.index("alarm_sounding")], "alarm_sound"], capture_stderr=True, check=False)
                 assert wrong.returncode == 2 and b"did you mean alarm_sounding" in wrong.stderr
                 car = "car:" + stay[stay.index("--car") + 1]
+                assert all(a.startswith("--secret=") for line in ready for a in line if "secret" in a)
                 assert (await alice.remote_check(car)).telematics is Telematics.OFFLINE
                 unit = subprocess.Popen([sys.executable, "-m", "twin.cli", *stay[1:]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                 assert unit.stdout is not None

@@ -3,7 +3,8 @@
 How it works, in order:
 
 1. Ramp: car `i` of this worker starts connecting at `i / spawn_rate` seconds (its own
-   websocket vehicle link, running the real `VEHICLE` model); app sessions log in alongside.
+   websocket vehicle link: the car's telematics unit, which carries out every actuation its
+   twin in the hub sends); app sessions log in alongside.
 2. `ready()` (the conductor's GO, or at once) gives the common start instant.
 3. Open loop: command arrivals are a Poisson process at `rate` per second, laid out in advance
    of any reply. Each arrival picks an app user, one of its cars and a command of the profile's
@@ -12,9 +13,9 @@ How it works, in order:
    omission). How late the sends themselves started is kept apart (`send_lag`): it says when
    the generator, not the hub, is the bottleneck.
 4. Car life, also open loop: each car walks through a day (unlock, door, ignition, driving,
-   parking, door, lock) one step per event, with an alarm now and then; the alerts the model
-   sends reach the apps, which measure alert latency from the car's event time (`Alert.at`,
-   wall-clock model time) to receipt.
+   parking, door, lock) one step per event, reported by its link, with an alarm now and then;
+   the alerts the twins send reach the apps, which measure alert latency from the car's event
+   time (`Alert.at`, wall-clock model time) to receipt.
 5. After `duration`, arrivals stop; the in-flight commands finish or time out (the client's
    timeout, plus its one second of slack). The result is complete then and handed over
    (`on_result`, the `RESULT` line) before anything closes: closing thousands of links cannot
@@ -31,6 +32,7 @@ The result is a plain dict (histograms encoded) that the conductor merges across
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -39,7 +41,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import trio
@@ -379,9 +381,10 @@ async def run_worker(
             start[0] = await ready() if ready is not None else trio.current_time()
             phase[0] = "run"
             cpu_run = time.process_time()
-            async with trio.open_nursery() as work:
-                work.start_soon(arrivals, work)
-                work.start_soon(car_life, work)
+            with _profiled():
+                async with trio.open_nursery() as work:
+                    work.start_soon(arrivals, work)
+                    work.start_soon(car_life, work)
             # every command finished (they time out on their own) and every arrival was made
             run_s = trio.current_time() - start[0]
             cpu_run = time.process_time() - cpu_run
@@ -413,6 +416,24 @@ async def run_worker(
         top.cancel_scope.cancel()
     result["close_s"] = round(trio.current_time() - closing, 3)
     return result
+
+
+@contextlib.contextmanager
+def _profiled() -> Iterator[None]:
+    """With TWIN_LOAD_PROFILE=PATH, cProfile the measured window into PATH.<pid>."""
+    path = os.environ.get("TWIN_LOAD_PROFILE")
+    if not path:
+        yield
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiler.dump_stats(f"{path}.{os.getpid()}")
 
 
 # --- as a process: python -m twin.load._main worker SPEC.json

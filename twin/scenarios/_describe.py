@@ -27,6 +27,7 @@ import attrs
 
 from ..errors import Code, CommandRefused
 from ..model import OperatorState, UserState, VehicleState
+from ..model.telematics import ACTUATING
 from ..protocol import Message, Plan, Reading, message_types
 from ..protocol._results import Snapshot
 
@@ -347,6 +348,8 @@ def refusals() -> dict[Code, tuple[str, ...]]:
     for key, classes in handles.items():
         for code in reach(key, set()):
             out.setdefault(code, set()).update(by_class[c] for c in classes if c in by_class)
+    for code in (Code.OFFLINE, Code.ACTUATION_FAILED, Code.TIMEOUT):  # a linked car's unit, not a handler
+        out.setdefault(code, set()).update(cls.TYPE for cls in ACTUATING)
     return {code: tuple(sorted(out[code])) for code in Code if out.get(code)}
 
 
@@ -356,7 +359,9 @@ def describe_errors() -> str:
            "`expect = { error = \"code\" }` checks one. The commands and events listed are those whose",
            "handler in the model can refuse with the code, itself or through the helpers it calls (read",
            "from the model's source). An invitation or a key offer the invitee's phone refuses later",
-           "answers `share_invite` or `key_issue` with the phone's code (`limit_reached`, `timeout`).", "",
+           "answers `share_invite` or `key_issue` with the phone's code (`limit_reached`, `timeout`).",
+           "On a linked car, the commands the car must carry out also get `offline` (no link attached),",
+           "`actuation_failed` (the car could not) and `timeout` (the car did not confirm in time).", "",
            "| code | meaning | commands | events |", "| --- | --- | --- | --- |"]
     found = refusals()
     for code in Code:

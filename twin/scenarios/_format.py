@@ -34,6 +34,7 @@ from ..protocol import (
     Position,
     Powertrain,
     SharedFunction,
+    Telematics,
     fields_of,
     message_types,
     structure_body,
@@ -159,10 +160,15 @@ class CarSpec:
     sharees: tuple[ShareSpec, ...] = ()
     keys: tuple[str, ...] = ()
     drivers: tuple[DriverSpec, ...] = ()
+    telematics: Telematics = Telematics.SIMULATED  # online / offline: a linked car (`link` steps)
 
     @property
     def address(self) -> str:
         return "car:" + self.id
+
+    @property
+    def linked(self) -> bool:
+        return self.telematics is not Telematics.SIMULATED
 
     def accounts(self) -> list[str]:
         named = [self.owner] if self.owner else []
@@ -200,7 +206,9 @@ class ScenarioStep:
 
     kind "send": `sender` (an address) sends `body` to `target` and waits for the reply;
     "report": car `target` reports the event `body`; "advance": time runs until `t`
-    (`start` is when it began); "check": only expectations, on `target`'s state.
+    (`start` is when it began); "check": only expectations, on `target`'s state; "link": the
+    telematics unit of linked car `target` does `link` (attach, drop, refuse with `reason`,
+    go silent, carry out again).
     """
 
     index: int
@@ -213,6 +221,8 @@ class ScenarioStep:
     note: str = ""
     expect: Expect = Expect()
     line: int | None = None  # 1-based position among the file's [[step]] tables
+    link: str = ""  # a link step's verb, one of LINK_VERBS
+    reason: str = ""  # with link = "refuse": what the unit answers
 
     @property
     def label(self) -> str:
@@ -228,6 +238,8 @@ class ScenarioStep:
             return f"{self.target} reports {self.body.TYPE}"
         if self.kind == "advance":
             return f"advance {format_duration(self.t - self.start)}"
+        if self.kind == "link":
+            return f"{self.target}'s link {_LINK_PHRASES.get(self.link, self.link)}"
         return f"check {self.target}"
 
     @property
@@ -276,8 +288,11 @@ class Scenario:
 _TOP_KEYS = {"scenario", "car", "step"}
 _SCENARIO_KEYS = {"name", "story", "epoch", "accounts", "invariants"}
 _CAR_KEYS = {a.name for a in attrs.fields(CarSpec)}
-_STEP_KINDS = ("send", "report", "advance", "check")
-_STEP_KEYS = {"send", "report", "advance", "check", "at", "after", "from", "to", "car", "body", "note", "expect"}
+_STEP_KINDS = ("send", "report", "advance", "check", "link")
+_STEP_KEYS = {"send", "report", "advance", "check", "link", "reason", "at", "after", "from", "to", "car", "body", "note", "expect"}
+#: what a linked car's telematics unit can be made to do in a `link` step
+LINK_VERBS = ("attach", "drop", "refuse", "silent", "carry_out")
+_LINK_PHRASES = {"attach": "attaches", "drop": "drops", "refuse": "refuses every actuation", "silent": "goes silent", "carry_out": "carries out again"}
 _EXPECT_KEYS = {a.name for a in attrs.fields(Expect)}
 
 
@@ -448,6 +463,8 @@ class _Reader:
                 step = self.send(raw, step, cars, accounts, where)
             elif kind == "report":
                 step = self.report(raw, step, cars, where)
+            elif kind == "link":
+                step = self.link(raw, step, cars, where)
             elif kind == "advance":
                 for key in ("from", "to", "car", "body"):
                     if key in raw:
@@ -543,6 +560,29 @@ class _Reader:
         else:
             raise self.fail(where, "`car` is needed when the fleet has more than one car")
         return attrs.evolve(step, sender=target, target=target, body=body)
+
+    def link(self, raw: dict[str, Any], step: ScenarioStep, cars: tuple[CarSpec, ...], where: str) -> ScenarioStep:
+        verb = self.typed(raw["link"], str, where, "link")
+        if verb not in LINK_VERBS:
+            raise self.fail(where, f"link is one of {', '.join(LINK_VERBS)}, not {verb!r}{_did_you_mean(verb, list(LINK_VERBS))}")
+        for key in ("from", "to", "body"):
+            if key in raw:
+                raise self.fail(where, f"a link step takes no {key!r}; name the car with `car`")
+        reason = self.typed(raw.get("reason", ""), str, where, "reason")
+        if (verb == "refuse") != bool(reason):
+            raise self.fail(where, "link = \"refuse\" needs a `reason` (what the unit answers), and only it takes one")
+        if "car" in raw:
+            target = self.address(raw["car"], cars, [], where, "car", allow_users=False)
+        elif len(cars) == 1:
+            target = cars[0].address
+        else:
+            raise self.fail(where, "`car` is needed when the fleet has more than one car")
+        car = next((c for c in cars if c.address == target), None)
+        if car is None or not car.linked:
+            raise self.fail(where, f"{target} is simulated: only a car with telematics = \"online\" or \"offline\" has a link")
+        if step.expect.ok is not None or step.expect.error or step.expect.result or step.expect.message:
+            raise self.fail(where, "a link step has no reply: it can expect alerts, notices, absent and state")
+        return attrs.evolve(step, target=target, link=verb, reason=reason)
 
     def address(self, value: Any, cars: tuple[CarSpec, ...], accounts: list[str], where: str, what: str, *, allow_users: bool) -> str:
         if not isinstance(value, str) or not value:

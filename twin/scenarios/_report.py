@@ -178,6 +178,8 @@ class Printer:
             head = f"{step.target} reports {describe(step.body, epoch, limit)}{refused}"
         elif step.kind == "advance":
             head = f"{format_duration(step.t - step.start)} pass"
+        elif step.kind == "link":
+            head = step.action + (f": {step.reason!r}" if step.reason else "")
         else:
             head = f"check {step.target}"
         note = f"  # {step.note}" if step.note else ""

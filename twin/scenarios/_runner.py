@@ -9,6 +9,12 @@ fleet settle (`trio.testing.wait_all_tasks_blocked`: every consequence of the st
 happened, and no virtual time passed meanwhile) before its expectations and the invariants
 are checked against the real reply, deliveries and states.
 
+A linked car (`telematics = "online"` or `"offline"`) gets a telematics unit of the run's
+(`_Unit`) while its link is attached: it answers every actuation its twin sends at once, `ok`
+unless a `link` step made it refuse (`actuation_failed` with the step's reason) or go silent
+(the twin then answers `timeout`); `link = "attach"` / `"drop"` tell the twin its coverage as
+the hub does.
+
 Under `trio.testing.MockClock(autojump_threshold=0)` (what `replay` uses) time only moves when
 every task waits, straight to the next deadline: a day of virtual time costs what its events
 cost. Deliveries are ordered by time, recipient and sender, and each recipient's by arrival,
@@ -27,11 +33,13 @@ import attrs
 import trio
 import trio.testing
 
-from ..actors import Fleet, open_fleet
-from ..errors import DeliveryError
+from ..actors import Fleet, is_request, open_fleet
+from ..errors import Code, DeliveryError
 from ..model import OPERATOR, USER, VEHICLE, VehicleModel, VehicleState, new_operator, new_user, new_vehicle
 from ..protocol import (
     Alert,
+    CoverageChanged,
+    Done,
     DriverRegister,
     Envelope,
     Error,
@@ -39,6 +47,7 @@ from ..protocol import (
     Ok,
     ShareAccept,
     ShareInvite,
+    Telematics,
     unstructure_body,
 )
 from ._format import CarSpec, Scenario, ScenarioError, ScenarioStep, format_duration
@@ -119,6 +128,7 @@ def car_state(car: CarSpec, epoch: float) -> VehicleState:
         name=car.name,
         registration=car.registration,
         started_at=epoch if car.owner is not None else None,
+        telematics=car.telematics,
     )
 
 
@@ -183,6 +193,29 @@ class _App:
         await trio.lowlevel.checkpoint()
 
 
+class _Unit:
+    """A linked car's telematics unit in a run: answers each actuation at once, as `mode` says."""
+
+    __slots__ = ("address", "router", "mode", "reason")
+
+    def __init__(self, address: str, router: Any) -> None:
+        self.address, self.router = address, router
+        self.mode, self.reason = "carry_out", ""
+
+    def put_nowait(self, envelope: Envelope) -> None:
+        if not is_request(envelope) or self.mode == "silent":
+            return
+        if self.mode == "carry_out":
+            body: Any = Ok(result=Done(detail=f"{envelope.body.TYPE} done"))
+        else:
+            body = Error(code=Code.ACTUATION_FAILED.value, message=self.reason)
+        self.router.deliver_nowait(Envelope(body, sender=self.address, target=envelope.sender, id=envelope.id, ts=envelope.ts))
+
+    async def put(self, envelope: Envelope) -> None:
+        self.put_nowait(envelope)
+        await trio.lowlevel.checkpoint()
+
+
 class _Run:
     def __init__(self, scenario: Scenario, fleet: Fleet, model: VehicleModel, invariants: bool, keep: bool) -> None:
         self.scenario = scenario
@@ -191,6 +224,7 @@ class _Run:
         self.epoch = scenario.epoch_s
         self.accounts = scenario.all_accounts()
         self.cars = [c.address for c in scenario.cars]
+        self.units: dict[str, _Unit] = {}  # linked cars' telematics units, by car address
         self.watch = _Watch()
         self.running: set[str] = set()  # cars whose climate ran when last seen
         self.inbox: list[Delivery] = []
@@ -208,6 +242,24 @@ class _Run:
         watched = _Watched(self.model, self.watch, "car")
         for car in self.scenario.cars:
             fleet.spawn(car.address, watched, car_state(car, self.epoch))
+            if car.linked:
+                unit = self.units[car.address] = _Unit("unit:" + car.id, fleet.router)
+                if car.telematics is Telematics.ONLINE:
+                    fleet.router.register(unit.address, unit)
+
+    async def link(self, step: ScenarioStep) -> None:
+        """What a `link` step makes the car's telematics unit do."""
+        assert step.target is not None
+        unit, router = self.units[step.target], self.fleet.router
+        if step.link in ("attach", "drop"):
+            attached = unit.address in router
+            if step.link == "attach" and not attached:
+                router.register(unit.address, unit)
+            elif step.link == "drop" and attached:
+                router.unregister(unit.address)
+            await self.fleet.tell("hub", step.target, CoverageChanged(online=step.link == "attach"))
+        else:
+            unit.mode, unit.reason = step.link, step.reason
 
     @contextlib.contextmanager
     def subscribed(self) -> Iterator[None]:
@@ -319,6 +371,9 @@ class _Run:
             self.watch.refusals.clear()
         elif step.kind == "advance":
             await self.wait_until(step.t)
+        elif step.kind == "link":
+            await self.link(step)
+            await self.settle()
         deliveries = self.drain()
         now = self.now()
         checks.extend(self.expectations(step, reply, deliveries, timed_out))

@@ -191,6 +191,11 @@ def _step_lines(step: ScenarioStep, scenario: Scenario, previous: float) -> list
             lines.append(_line("body", fields))
     elif step.kind == "advance":
         lines.append(_line("advance", format_duration(step.t - step.start)))
+    elif step.kind == "link":
+        lines.append(_line("car", step.target))
+        lines.append(_line("link", step.link))
+        if step.reason:
+            lines.append(_line("reason", step.reason))
     else:
         lines.append(_line("check", step.target))
     if step.note:

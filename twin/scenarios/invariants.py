@@ -74,6 +74,8 @@ _SHARED: dict[str, SharedFunction] = {
     "climate_schedule_remove": SharedFunction.REMOTE_CLIMATE,
 }
 _REFUSAL_MAY_CHANGE = frozenset({"share_invite", "key_issue"})  # a phone's refusal settles an offer
+#: what an actuation the car failed or never confirmed leaves behind: the twin asked, no more
+_ACTUATION_BOOKKEEPING = frozenset({"actuations", "next_actuation_id"})
 
 
 @attrs.frozen
@@ -266,8 +268,12 @@ class Invariants:
         if step.body.TYPE in _REFUSAL_MAY_CHANGE:
             return
         before, after = obs.before.get(step.target or ""), obs.after.get(step.target or "")
-        if isinstance(before, VehicleState) and isinstance(after, VehicleState) and before != after:
-            changed = [a.name for a in attrs.fields(VehicleState) if getattr(before, a.name) != getattr(after, a.name)]
+        if isinstance(before, VehicleState) and isinstance(after, VehicleState):
+            # a command the car's unit failed or never confirmed was sent to it: that much counts
+            changed = [a.name for a in attrs.fields(VehicleState) if a.name not in _ACTUATION_BOOKKEEPING and getattr(before, a.name) != getattr(after, a.name)]
+        else:
+            changed = []
+        if changed:
             yield f"{step.target} refused {step.body.TYPE!r} ({reply.body.code}) but its state changed: {', '.join(changed)}", [f"- unchanged {c}" for c in changed] + [f"+ changed {c}" for c in changed]
 
     def _limits(self, obs: Observation) -> Iterable[tuple[str, list[str]]]:

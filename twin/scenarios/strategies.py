@@ -136,7 +136,7 @@ _UNION_TYPES = (Union, types.UnionType)
 _small_ints = st.integers(min_value=-1000, max_value=1000)
 _small_floats = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 _short_text = st.text(max_size=8)
-#: Plain msgpack data, for fields typed `Any` (a checkpoint's state): what a decoder hands back.
+#: Plain msgpack data, for fields typed `Any`: what a decoder hands back.
 _plain_data = st.recursive(
     st.none() | st.booleans() | _small_ints | _small_floats | _short_text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_short_text, inner, max_size=3),

@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 import trio
 import trio.testing
-from trio_websocket import ConnectionClosed, WebSocketRequest, WebSocketServer
+from trio_websocket import ConnectionClosed, WebSocketRequest
 
 from twin.actors import Fleet, is_request, open_fleet
 from twin.errors import Code, DeliveryError, ProtocolError
@@ -62,6 +62,7 @@ from ._durable import Committed, CountingWriter, Durable, PushQueue
 from ._login import Logins
 from ._states import OPERATOR_KIND, USER_KIND, VEHICLE_KIND
 from ._trust import Untrusted, app_frame, link_frame
+from ._web import WebApp, WebFront
 
 __all__ = ["Hub", "HubConfig", "HubStatistics", "open_hub", "serve_hub"]
 
@@ -104,6 +105,8 @@ class HubConfig:
     idle: float | None = 300.0  # passivation of idle actors
     epoch: float | None = None  # model time at start (None: wall clock)
     send_buffer: int | None = None  # SO_SNDBUF of accepted sockets (None: the system's)
+    allowed_origins: frozenset[str] = frozenset()  # browser pages (Origin) that may open a websocket; see _web.py
+    web: WebApp | None = None  # a web app served over HTTP on the same port (twin serve --demo)
 
 
 @attrs.frozen
@@ -557,9 +560,10 @@ async def serve_hub(
                     if config.send_buffer is not None:  # accepted sockets inherit it
                         for each in listeners:
                             each.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.send_buffer)
-                    server = WebSocketServer(
+                    server = WebFront(  # websockets, plus plain HTTP for `config.web`
                         hub._handle,
                         listeners,
+                        config,
                         handler_nursery=connections,
                         message_queue_size=1,
                         max_message_size=config.hard_frame_bytes,

@@ -101,8 +101,8 @@ class Logins:
                 who = "this address" if table is self._by_peer else "this e-mail"
                 self._failed(conn, env.id, f"too many failed logins from {who}; try again in {math.ceil(wait)} s", Code.LOGIN_LOCKED)
                 return
-        if self.waiting >= cfg.login_queue:
-            self._failed(conn, env.id, f"{self.waiting} password logins are waiting already; retry in a few seconds (or log in with a token)", Code.OVERLOADED)
+        if self.waiting >= cfg.login_queue:  # not a wrong password: the connection may retry
+            conn.error(Code.OVERLOADED, f"{self.waiting} password logins are waiting already; retry in a few seconds (or log in with a token)", env.id)
             return
         self.waiting += 1
         try:

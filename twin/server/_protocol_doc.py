@@ -392,6 +392,11 @@ other frame is answered with a typed `error` to its sender and changes nothing.
 - Every malformed or untrusted frame after login is answered with an `error` carrying the
   frame's `id` when it could be read (0 otherwise), and the connection keeps working (a second
   hello is `already_logged_in`; reusing the id of a command still in flight is `conflict`).
+- Browser pages: a websocket upgrade that carries an `Origin` header (every browser sends
+  one) is refused with HTTP 403 and the reason unless that origin is the hub's own (the web
+  app it serves at `/app/` with `twin serve --demo`) or listed in `HubConfig.allowed_origins`;
+  clients with no `Origin` (the Python and JS clients under Node, a car's unit) are not
+  affected. Plain HTTP on the same port serves only that web app.
 - Password logins cost a scrypt hash each (the same for an unknown e-mail): at most one is
   computed at a time (`login_threads`), at most 64 wait (`login_queue`), the rest get
   `overloaded` at once, so a flood of logins cannot slow the commands of logged-in clients.

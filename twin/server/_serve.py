@@ -28,6 +28,7 @@ from twin.protocol import Plan, Position, Powertrain, ShareAccept, ShareInvite
 
 from ._gc import tune_gc
 from ._hub import Hub, HubConfig, serve_hub
+from ._web import WebApp, demo_json
 
 DEMO_PASSWORD = "twin-demo"
 DEMO_ACCOUNTS = ("alice@example.com", "bob@example.com", "carol@example.com")
@@ -76,13 +77,13 @@ def print_ready_lines(url: str, cars: list[tuple[str, str, str, bool]], out: Tex
     print(f"play {first}'s cars' telematics units (twin car --help):", file=out)
     if simulated is not None:
         vid, _, secret, _ = simulated
-        base = f"twin car --hub {url} --car {vid} --secret {secret}"
+        base = f"twin car --hub {url} --car {vid} --secret={secret}"  # a secret may start with "-"
         print(f"  {base} alarm_sounding cause=\"door forced\"", file=out)
         print(f"  {base} door_changed door=front_left open=true", file=out)
         print(f"  {base} position_reported lat=35.6812 lon=139.7671", file=out)
     if linked is not None:
         vid, _, secret, _ = linked
-        print(f"  twin car --hub {url} --car {vid} --secret {secret}      # car:{vid} online until Ctrl-C", file=out)
+        print(f"  twin car --hub {url} --car {vid} --secret={secret}      # car:{vid} online until Ctrl-C", file=out)
 
 
 async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = sys.stdout, record: str | None = None,
@@ -122,7 +123,8 @@ async def _serve(storage: Any, store: Any, where: str, host: str, port: int, dem
             raise ValueError("a load fleet needs the path of its credentials file")
         reuse = reusable_fleet(store, *load_fleet, Path(creds))
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with _open_hub(storage, host, port, record) as (hub, url, begin):
+        web = WebApp() if demo and not record else None  # the web app, not behind --record's proxy
+        async with _open_hub(storage, host, port, record, web) as (hub, url, begin):
             demo_cars: list[tuple[str, str, str, bool]] = []
             if demo and fresh:
                 demo_cars = await provision_demo(hub, out)
@@ -137,6 +139,10 @@ async def _serve(storage: Any, store: Any, where: str, host: str, port: int, dem
             recording = f"; recording inbound frames to {record}" if record else ""
             if demo_cars:
                 print_ready_lines(url, demo_cars, out)
+            if web is not None:  # the car panel plays these cars (none if provisioned earlier)
+                cars = [{"id": vid, "owner": owner, "secret": secret, "linked": linked} for vid, owner, secret, linked in demo_cars]
+                web.files["demo.json"] = demo_json(DEMO_ACCOUNTS, DEMO_PASSWORD, cars)
+                print(f"web app: http://{host}:{hub.port}{web.prefix}", file=out)
             print(f"twin hub listening on {url} (store {where}){recording}; Ctrl-C to stop", file=out, flush=True)
             async for signum in signals:
                 print(f"{signal.Signals(signum).name}: shutting down gracefully", file=out, flush=True)
@@ -160,9 +166,10 @@ async def _load_fleet(hub: Hub, store: Any, fleet: tuple[int, int], creds: str, 
 
 
 @asynccontextmanager
-async def _open_hub(store: Any, host: str, port: int, record: str | None) -> AsyncIterator[tuple[Hub, str, Callable[[], None]]]:
+async def _open_hub(store: Any, host: str, port: int, record: str | None,
+                    web: WebApp | None = None) -> AsyncIterator[tuple[Hub, str, Callable[[], None]]]:
     """The hub itself, or (`record`) the hub behind the recording proxy of `twin.scenarios`."""
-    config = HubConfig(host=host, port=port)
+    config = HubConfig(host=host, port=port, web=web)
     if record:
         from twin.scenarios import open_recorded_hub
 

@@ -1,5 +1,5 @@
-"""Twin states as plain data on the wire (a linked car's `checkpoint`), through the store's
-one state converter, so a checkpoint and a stored state are the same data.
+"""Twin states as plain data (a recorded trace's world), through the store's one state
+converter, so a trace's states and the stored ones are the same data.
 """
 
 from __future__ import annotations
