@@ -7,13 +7,14 @@ task may write directly when nothing else is being written (`send_direct`: one t
 less on the hot path). A token bucket bounds the frames a client may send per second; past
 it, frames get `overloaded` and the connection stays. `doom` ends a connection: its reader
 stops, its queue drains within `close_timeout`, and it closes with the code given. The hub's
-pinger (`ping_idle`) pings every connection that sent nothing for `ping_interval` seconds
-and dooms one whose pong does not come within `ping_timeout`: a dead peer (a phone that left
-coverage, a killed process) is noticed and its car goes offline.
+pinger (`ping_idle`) pings every connection that sent nothing for `ping_interval` seconds,
+a slice of them at a time, and dooms one whose pong does not come within `ping_timeout`: a
+dead peer (a phone that left coverage, a killed process) is noticed and its car goes offline.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -173,15 +174,27 @@ class Conn:
 
 
 async def ping_idle(conns: set[Conn], interval: float, timeout: float) -> None:
-    """Forever: every `interval` seconds, ping each connection idle for that long."""
+    """Forever: ping each connection that sent nothing for `interval` seconds.
+
+    The connections are visited in slices, one round per `interval`, rather than all at once:
+    thousands of links that connected together would otherwise be pinged in one burst, and the
+    burst stalls every command for a few hundred milliseconds. A dead peer is closed within
+    two intervals and `timeout` of its last frame."""
+    tick = min(0.1, interval / 4)
+    due: list[Conn] = []
+    per_tick = 1
     async with trio.open_nursery() as nursery:
         while True:
-            await trio.sleep(interval)
+            await trio.sleep(tick)
+            if not due:
+                due = list(conns)  # the next round
+                per_tick = max(1, math.ceil(len(due) * tick / interval))
             idle_since = trio.current_time() - interval
-            for conn in list(conns):
+            for conn in due[-per_tick:]:
                 if conn.seen <= idle_since and conn.doomed is None:
                     conn.seen = trio.current_time()  # one ping at a time per connection
                     nursery.start_soon(conn.ping, timeout)
+            del due[-per_tick:]
 
 
 def peek_id(frame: bytes | str) -> int:

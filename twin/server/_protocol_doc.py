@@ -370,9 +370,10 @@ other frame is answered with a typed `error` to its sender and changes nothing.
    simulated car may have a secret too (every `twin serve --demo` car has one): its link
    reports events, and the twin goes on carrying commands out itself.
 7. **Liveness**: the hub pings every connection that sent nothing for 20 s
-   (`HubConfig.ping_interval`) and closes one whose pong does not come within 20 s more
-   (`ping_timeout`), with 1008 "no pong": a link's car then goes offline. Websocket libraries
-   answer pings by themselves.
+   (`HubConfig.ping_interval`; it looks at every connection once per interval, a slice at a
+   time) and closes one whose pong does not come within 20 s more (`ping_timeout`), with 1008
+   "no pong": a dead peer is closed at most 60 s after its last frame, and a link's car then
+   goes offline. Websocket libraries answer pings by themselves.
 8. **Closing**: either side may close. The hub closes with:
    - **1000** after the client's close;
    - **1001** when it shuts down (Ctrl-C or SIGTERM): it stops accepting, lets in-flight
