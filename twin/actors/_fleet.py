@@ -280,16 +280,11 @@ class Fleet:
 
         `on_reply` runs in whichever task delivers the reply, so it must not block.
         """
-        router, clock = self.router, self.clock
-        now = trio.current_time()
-        envelope = Envelope(body, sender, target, id=router.next_id(), ts=clock.epoch + (now - clock.t0))
-        waiter = router.expect(sender, envelope.id, target, on_reply)
-        waiter.request, waiter.timeout = envelope, timeout
+        envelope, waiter, now = self._expect_callback(sender, target, body, on_reply, timeout)
         try:
-            router.deliver_nowait(envelope)
+            self.router.deliver_nowait(envelope)
         except DeliveryError as exc:
-            router.forget(waiter)
-            waiter.answer(envelope.reply(Error(code=exc.code.value, message=exc.message), clock.now()))
+            self._undeliverable(envelope, waiter, exc)
             return
         if waiter.waiting:
             self._time_out_at(now + timeout, waiter)
@@ -299,11 +294,8 @@ class Fleet:
     ) -> None:
         """`ask_soon`, except that a full mailbox makes the caller wait for room (within
         `timeout`) instead of answering `overloaded`: backpressure on whoever sends."""
-        router, clock = self.router, self.clock
-        start = trio.current_time()
-        envelope = Envelope(body, sender, target, id=router.next_id(), ts=clock.epoch + (start - clock.t0))
-        waiter = router.expect(sender, envelope.id, target, on_reply)
-        waiter.request, waiter.timeout = envelope, timeout
+        router = self.router
+        envelope, waiter, start = self._expect_callback(sender, target, body, on_reply, timeout)
         try:
             try:
                 router.deliver_nowait(envelope)
@@ -313,14 +305,29 @@ class Fleet:
                 with trio.move_on_at(start + timeout):  # a full mailbox: wait for room
                     await router.deliver(envelope)
         except DeliveryError as exc:
-            router.forget(waiter)
-            waiter.answer(envelope.reply(Error(code=exc.code.value, message=exc.message), clock.now()))
+            self._undeliverable(envelope, waiter, exc)
             return
         except BaseException:  # cancelled while waiting for room: nobody asks any more
             router.forget(waiter)
             raise
         if waiter.waiting:
             self._time_out_at(start + timeout, waiter)
+
+    def _expect_callback(
+        self, sender: str, target: str, body: Message, on_reply: Callable[[Envelope], None], timeout: float
+    ) -> tuple[Envelope, Waiter, float]:
+        """The request envelope of a callback ask, its registered waiter, and the trio time now."""
+        router, clock = self.router, self.clock
+        now = trio.current_time()
+        envelope = Envelope(body, sender, target, id=router.next_id(), ts=clock.epoch + (now - clock.t0))
+        waiter = router.expect(sender, envelope.id, target, on_reply)
+        waiter.request, waiter.timeout = envelope, timeout
+        return envelope, waiter, now
+
+    def _undeliverable(self, envelope: Envelope, waiter: Waiter, exc: DeliveryError) -> None:
+        """A callback ask that could not be delivered: answer it with the delivery's error now."""
+        self.router.forget(waiter)
+        waiter.answer(envelope.reply(Error(code=exc.code.value, message=exc.message), self.clock.now()))
 
     def _time_out_at(self, deadline: float, waiter: Waiter) -> None:
         """Have the scheduler give up on `waiter` at `deadline` (trio time) if still waiting."""
