@@ -207,9 +207,34 @@ class _Connection:
         self.token = welcome.token
         self.garage: dict[str, Role] = dict(welcome.garage)
         self.closed: str | None = None
+        self._pending: dict[int, _Pending] = {}  # requests waiting for their reply, by id
 
     async def send(self, envelope: Envelope) -> None:
         await self.ws.send_message(encode(envelope))
+
+    async def _reader(self) -> None:
+        """Hand every frame the hub sends to `_frame` until the connection closes; then wake
+        every request still waiting (it sees `closed`)."""
+        try:
+            while True:
+                frame = await self.ws.get_message()
+                try:
+                    env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES)
+                except ProtocolError:
+                    continue
+                await self._frame(env)
+        except ConnectionClosed as exc:
+            reason = exc.reason
+            self.closed = f"{reason.code} {reason.reason or ''}".strip() if reason else "closed"
+        finally:
+            self._closed()
+
+    async def _frame(self, env: Envelope) -> None:
+        raise NotImplementedError
+
+    def _closed(self) -> None:
+        for pending in self._pending.values():
+            pending.event.set()
 
 
 async def _hello(ws: WebSocketConnection, hello: Message, timeout: float) -> Welcome:
@@ -238,39 +263,28 @@ class AppSession(_Connection):
         super().__init__(ws, welcome)
         self.timeout = timeout
         self._ids = 0
-        self._pending: dict[int, _Pending] = {}
         self._events_in, self._events = trio.open_memory_channel[Envelope](math.inf)
         self.acked = 0
 
-    async def _reader(self) -> None:
-        try:
-            while True:
-                frame = await self.ws.get_message()
-                try:
-                    env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES)
-                except ProtocolError:
-                    continue
-                body = env.body
-                if body.KIND == "reply":
-                    pending = self._pending.get(env.id)
-                    if pending is not None:
-                        pending.reply = env
-                        pending.event.set()
-                    else:
-                        self._events_in.send_nowait(env)  # an error not tied to a request
-                elif type(body) is Accepted:
-                    pending = self._pending.get(env.id)
-                    if pending is not None:
-                        pending.accepted = True
-                else:
-                    self._events_in.send_nowait(env)
-        except ConnectionClosed as exc:
-            reason = exc.reason
-            self.closed = f"{reason.code} {reason.reason or ''}".strip() if reason else "closed"
-        finally:
-            self._events_in.close()
-            for pending in self._pending.values():
+    async def _frame(self, env: Envelope) -> None:
+        body = env.body
+        if body.KIND == "reply":
+            pending = self._pending.get(env.id)
+            if pending is not None:
+                pending.reply = env
                 pending.event.set()
+            else:
+                self._events_in.send_nowait(env)  # an error not tied to a request
+        elif type(body) is Accepted:
+            pending = self._pending.get(env.id)
+            if pending is not None:
+                pending.accepted = True
+        else:
+            self._events_in.send_nowait(env)
+
+    def _closed(self) -> None:
+        self._events_in.close()
+        super()._closed()
 
     async def request(self, target: str, body: Message, *, timeout: float | None = None) -> Outcome:
         """Send one command and wait for its final reply; raise `DeliveryError(TIMEOUT)` if the
@@ -507,7 +521,6 @@ class VehicleLink(_Connection):
         self.actuations = 0  # answered so far, carried out or not
         self.refusals: deque[Error] = deque(maxlen=100)  # the newest errors about unnumbered frames
         self._ids = 0
-        self._pending: dict[int, _Pending] = {}
 
     async def report(self, event: Message) -> None:
         """Tell the twin what the car sensed, without waiting; a refusal lands in `refusals`."""
@@ -528,30 +541,17 @@ class VehicleLink(_Connection):
         finally:
             del self._pending[corr]
 
-    async def _reader(self) -> None:
-        try:
-            while True:
-                frame = await self.ws.get_message()
-                try:
-                    env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES)
-                except ProtocolError:
-                    continue
-                body = env.body
-                if body.KIND == "command" and env.id:
-                    await self._actuate(env)
-                elif body.KIND == "reply":
-                    pending = self._pending.get(env.id)
-                    if pending is not None:
-                        pending.reply = env
-                        pending.event.set()
-                    elif isinstance(body, Error):
-                        self.refusals.append(body)
-        except ConnectionClosed as exc:
-            reason = exc.reason
-            self.closed = f"{reason.code} {reason.reason or ''}".strip() if reason else "closed"
-        finally:
-            for pending in self._pending.values():
+    async def _frame(self, env: Envelope) -> None:
+        body = env.body
+        if body.KIND == "command" and env.id:
+            await self._actuate(env)
+        elif body.KIND == "reply":
+            pending = self._pending.get(env.id)
+            if pending is not None:
+                pending.reply = env
                 pending.event.set()
+            elif isinstance(body, Error):
+                self.refusals.append(body)
 
     async def _actuate(self, env: Envelope) -> None:
         reason = self.on_actuation(env.body) if self.on_actuation is not None else None
