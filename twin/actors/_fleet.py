@@ -110,7 +110,7 @@ class _Crash:
 class _Cell:
     """An actor's address-book entry: its state always, its mailbox only while active."""
 
-    __slots__ = ("fleet", "address", "behaviour", "state", "idle", "mailbox", "ticket")
+    __slots__ = ("fleet", "address", "behaviour", "state", "idle", "mailbox", "ticket", "retired")
 
     def __init__(
         self, fleet: Fleet, address: str, behaviour: Behaviour[Any], state: Any, idle: float | None
@@ -122,6 +122,7 @@ class _Cell:
         self.idle = idle
         self.mailbox: Mailbox | None = None
         self.ticket = 0
+        self.retired = False  # moved to another node: its task ends, its deadlines are void
 
     def put_nowait(self, envelope: Envelope) -> None:
         if self.mailbox is None:
@@ -174,11 +175,14 @@ class Fleet:
         capacity: int,
         idle: float | None,
         crash_backoff: float,
+        router: AddressBook | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"mailbox capacity must be at least 1, not {capacity}")
         self.clock = clock
-        self.router = AddressBook()
+        self.router = AddressBook() if router is None else router
+        # told of every envelope an actor has handled (a cluster router acknowledges it then)
+        self._handled: Callable[[Envelope], None] | None = getattr(self.router, "handled", None)
         self._nursery = nursery
         self._capacity = capacity
         self._idle = idle
@@ -338,6 +342,20 @@ class Fleet:
             heapq.heapify(timeouts)
         self._wake_at(deadline)
 
+    def retire(self, address: str) -> list[Envelope]:
+        """Stop the actor at `address` for good, here (its twin now lives on another node):
+        unregister it, end its task, forget its deadlines; return what its mailbox still held,
+        unhandled. Its state stays wherever it was last committed."""
+        cell = self.router.lookup(address)
+        if not isinstance(cell, _Cell):
+            return []
+        self.router.unregister(address)
+        cell.retired = True
+        cell.ticket = 0
+        self._actors -= 1
+        mailbox, cell.mailbox = cell.mailbox, None
+        return [] if mailbox is None else mailbox.abandon()  # its task sees `retired` and ends
+
     def state_of(self, address: str) -> Any:
         """The actor's current state, whether it is active or passive."""
         return self._cell(address).state
@@ -406,6 +424,9 @@ class Fleet:
             elif wake > current_time():
                 with trio.CancelScope(deadline=wake):
                     await mailbox.parked()
+            if cell.retired:
+                self._active -= 1
+                return
             envelope = mailbox.get_nowait()
             if envelope is not None:
                 now = clock.now()
@@ -432,6 +453,8 @@ class Fleet:
     def _handle(self, cell: _Cell, envelope: Envelope | None, now: float) -> float | None | _Crashed:
         """Run the behaviour and send its outbox; the next deadline, or CRASHED."""
         result = self._run(cell, envelope, now)
+        if self._handled is not None and envelope is not None:
+            self._handled(envelope)
         if result is None:
             return CRASHED
         outbox, deadline = result
@@ -504,6 +527,8 @@ class Fleet:
     # --- activation, passivation and the scheduler
 
     def _activate(self, cell: _Cell) -> None:
+        if cell.retired:
+            raise DeliveryError(f"{cell.address} has moved to another node; retry", Code.OFFLINE)
         cell.mailbox = Mailbox(self._capacity, cell.address)
         cell.ticket = 0
         self._active += 1
@@ -588,6 +613,7 @@ async def open_fleet(
     capacity: int = 64,
     idle: float | None = None,
     crash_backoff: float = 60.0,
+    router: AddressBook | None = None,
 ) -> AsyncIterator[Fleet]:
     """Run a fleet of actors for the duration of the block; leaving it stops every actor.
 
@@ -596,7 +622,8 @@ async def open_fleet(
     `operator` desk if asked; spawn more, or other behaviours, with `Fleet.spawn`.
     `epoch` is the model time (POSIX seconds) at start, wall-clock now by default; `capacity`
     bounds each mailbox; `idle` is the default passivation delay (None: never passivate);
-    `crash_backoff` is how long a failing `advance` waits before it is retried.
+    `crash_backoff` is how long a failing `advance` waits before it is retried; `router` is
+    the routing to use (default: a new in-process `AddressBook`; a cluster node passes its own).
 
     With 100,000 actors or more, call `gc.freeze()` once they are spawned and raise the
     collector's thresholds (say `gc.set_threshold(10_000, 10, 100)`): each parked actor holds
@@ -605,7 +632,7 @@ async def open_fleet(
     """
     async with trio.open_nursery() as nursery:
         fleet = Fleet(
-            nursery, Clock.start(epoch), capacity=capacity, idle=idle, crash_backoff=crash_backoff
+            nursery, Clock.start(epoch), capacity=capacity, idle=idle, crash_backoff=crash_backoff, router=router
         )
         nursery.start_soon(fleet._schedule, name="twin.actors.scheduler")
         try:

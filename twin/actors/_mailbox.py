@@ -149,6 +149,20 @@ class Mailbox:
             self._queue = None
         return envelope
 
+    def abandon(self) -> list[Envelope]:
+        """Give up on this mailbox (its actor moved away): wake the parked consumer, let every
+        waiting sender go, and return what was queued or waiting, undelivered."""
+        dropped = list(self._queue or ())
+        self._queue = None
+        for task, envelope in self._senders or ():
+            dropped.append(envelope)
+            reschedule(task)
+        self._senders = None
+        if self._receiver is not None:
+            reschedule(self._receiver)
+            self._receiver = None
+        return dropped
+
     def _abort_receive(self, _: object) -> Abort:
         self._receiver = None
         return Abort.SUCCEEDED

@@ -48,7 +48,7 @@ class Conn:
 
     __slots__ = (
         "hub", "ws", "address", "queue", "writer", "doomed", "tokens", "stamp", "rate", "burst",
-        "scope", "attempts", "inflight", "account", "sending", "seen", "peer", "asked",
+        "scope", "attempts", "inflight", "account", "sending", "seen", "peer", "asked", "pushes", "last_seq",
     )
 
     def __init__(self, hub: Hub, ws: WebSocketConnection) -> None:
@@ -68,6 +68,8 @@ class Conn:
         self.attempts = 0
         self.inflight: dict[int, str] = {}  # app: client id -> target, while a final reply is owed
         self.asked: dict[int, None] = {}  # link: ids of actuations it has not answered yet
+        self.pushes: list[tuple[int, bytes]] | None = None  # app: pushes held while its backlog is read
+        self.last_seq = 0  # app: the highest push seq sent to it
         remote = ws.remote
         self.peer = getattr(remote, "address", str(remote))
 

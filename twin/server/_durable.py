@@ -131,22 +131,42 @@ def with_seq(frame: bytes, seq: int) -> bytes:
     return msgpack.packb(raw, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-class PushQueue:
-    """Durable pushes to accounts: into the store (a batch per transaction), then to apps."""
+def send_push(conn: Conn, seq: int, frame: bytes) -> None:
+    """Send a push to one session: live-only (`seq` 0) as is, a queued one numbered, once and
+    in order (a session catching up on its backlog holds new ones until it is done)."""
+    if conn.pushes is not None:
+        conn.pushes.append((seq, frame))
+    elif seq == 0:
+        conn.send(frame)
+    elif seq > conn.last_seq:
+        conn.last_seq = seq
+        conn.send(with_seq(frame, seq))
 
-    def __init__(self, store: Any, keep: int) -> None:
+
+class PushQueue:
+    """Durable pushes to accounts: into the store (a batch per transaction), then to apps.
+
+    In a cluster (`cluster`), the push is queued in the node's next commit, with the
+    acknowledgement of the stream entry that brought it and its copies to the account's
+    sessions on other nodes; live-only pushes are copied there too."""
+
+    def __init__(self, store: Any, keep: int, cluster: Any = None) -> None:
         self.store = store
         self.keep = keep
+        self.cluster = cluster
+        self._enqueue = store.enqueue_many if cluster is None else cluster.enqueue_many
         self.lock = trio.Lock()  # held while pushes are sent, so a login's backlog never interleaves
         self._batch: list[tuple[Account, Envelope]] = []
         self._wake = trio.Event()
 
     def push(self, account: Account, envelope: Envelope) -> None:
         if envelope.body.TYPE in EPHEMERAL_PUSHES or envelope.body.KIND == "reply":
-            if account.sessions:
-                frame = encode(Envelope(envelope.body, sender=envelope.sender, target=account.address, ts=envelope.ts))
-                for conn in account.sessions:
-                    conn.send(frame)
+            frame = encode(Envelope(envelope.body, sender=envelope.sender, target=account.address, ts=envelope.ts))
+            for conn in account.sessions:
+                send_push(conn, 0, frame)
+            if self.cluster is not None:
+                self.cluster.router.copy_live(account.account, frame)
+                self.cluster.router.handled(envelope)
             return
         self._batch.append((account, envelope))
         self._wake.set()
@@ -161,8 +181,11 @@ class PushQueue:
                 for account, env in batch
             ]
             async with self.lock:
+                if self.cluster is not None:  # acknowledged in the commit that queues them
+                    for _, env in batch:
+                        self.cluster.router.handled(env)
                 try:
-                    seqs = await self.store.enqueue_many([(a.account, frame) for a, frame in frames], keep=self.keep)
+                    seqs = await self._enqueue([(a.account, frame) for a, frame in frames], keep=self.keep)
                 except Exception:
                     log.exception("could not queue %d pushes; retrying in 1 s", len(frames))
                     self._batch[:0] = batch  # nothing is dropped: retried, in order
@@ -170,15 +193,19 @@ class PushQueue:
                     await trio.sleep(1.0)
                     continue
                 for (account, frame), seq in zip(frames, seqs):
-                    if account.sessions:
-                        numbered = with_seq(frame, seq)
-                        for conn in account.sessions:
-                            conn.send(numbered)
+                    for conn in account.sessions:
+                        send_push(conn, seq, frame)
 
     async def backlog(self, account: Account, conn: Conn) -> None:
         """Send `conn` every push of `account` not acked yet, then let new ones follow."""
         async with self.lock:  # no push is sent twice or out of order
+            conn.pushes = []  # pushes copied from another node meanwhile wait here
             account.sessions.append(conn)
-            waiting = await self.store.undelivered(account.account)
+            try:
+                waiting = await self.store.undelivered(account.account)
+            finally:
+                held, conn.pushes = conn.pushes, None
             for seq, frame in waiting:
-                conn.send(with_seq(frame, seq))
+                send_push(conn, seq, frame)
+            for seq, frame in held:
+                send_push(conn, seq, frame)

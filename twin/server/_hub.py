@@ -39,6 +39,7 @@ import trio.testing
 from trio_websocket import ConnectionClosed, WebSocketRequest
 
 from twin.actors import Fleet, is_request, open_fleet
+from twin.cluster import ClusterNode, is_sharded, shard_of
 from twin.errors import Code, DeliveryError, ProtocolError
 from twin.model import OPERATOR, USER, VEHICLE, VehicleState, new_operator, new_user
 from twin.protocol import (
@@ -58,7 +59,7 @@ from twin.protocol import (
 from twin.store import StateWriter, as_engine, open_state_writer
 
 from ._conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, HUB_ADDRESS, Conn, Doomed, peek_id, ping_idle
-from ._durable import Committed, CountingWriter, Durable, PushQueue
+from ._durable import Committed, CountingWriter, Durable, PushQueue, send_push
 from ._login import Logins
 from ._states import OPERATOR_KIND, USER_KIND, VEHICLE_KIND
 from ._trust import Untrusted, app_frame, link_frame
@@ -107,6 +108,10 @@ class HubConfig:
     send_buffer: int | None = None  # SO_SNDBUF of accepted sockets (None: the system's)
     allowed_origins: frozenset[str] = frozenset()  # browser pages (Origin) that may open a websocket; see _web.py
     web: WebApp | None = None  # a web app served over HTTP on the same port (twin serve --demo)
+    cluster: bool = False  # one node of a cluster sharing the (Redis) engine; see twin.cluster
+    shards: int = 64  # with `cluster`: shards of the id space (every node must agree)
+    lease_ttl: float = 3.0  # with `cluster`: a node that stops renewing loses its shards after this
+    lease_renew: float = 1.0  # with `cluster`: how often leases are renewed and shares rebalanced
 
 
 @attrs.frozen
@@ -130,13 +135,14 @@ class HubStatistics:
 class Account:
     """Inbox at `app:<account>`: fan-out to the account's sessions; durable pushes queued."""
 
-    __slots__ = ("hub", "account", "address", "sessions")
+    __slots__ = ("hub", "account", "address", "sessions", "hosted")
 
     def __init__(self, hub: Hub, account: str) -> None:
         self.hub = hub
         self.account = account
         self.address = "user:" + account
         self.sessions: list[Conn] = []
+        self.hosted = False  # its actor and this inbox live on this node (always, but in a cluster)
 
     def put_nowait(self, envelope: Envelope) -> None:
         self.hub._pushes.push(self, envelope)
@@ -174,16 +180,17 @@ class Unit:
 class Hub:
     """A running hub; made by `serve_hub` (or `open_hub`) and valid while it runs."""
 
-    def __init__(self, store: Any, config: HubConfig, fleet: Fleet, writer: StateWriter) -> None:
+    def __init__(self, store: Any, config: HubConfig, fleet: Fleet, writer: StateWriter, cluster: ClusterNode | None = None) -> None:
         self.store = store
         self.engine = as_engine(store)
         self.config = config
         self.fleet = fleet
         self.router = fleet.router
+        self.cluster = cluster
         self.port = 0
         self._writer = CountingWriter(writer)
         self._committed = Committed(self._writer)
-        self._pushes = PushQueue(self.engine, config.push_queue)
+        self._pushes = PushQueue(self.engine, config.push_queue, cluster)
         self._logins = Logins(self)
         self._vehicle = Durable(VEHICLE, VEHICLE_KIND, self._writer)
         self._user = Durable(USER, USER_KIND, self._writer)
@@ -231,7 +238,10 @@ class Hub:
     async def create_account(self, email: str, password: str) -> str:
         """Create an account (raises `CommandRefused` if it exists); return its id."""
         account = await self.engine.create_account(email, password)
-        self._ensure_account(account)
+        if self._home("user:" + account):
+            self._ensure_account(account)
+        else:  # its shard is on another node, which loads it when it is first needed
+            await self.engine.save_states({"user:" + account: (USER_KIND, new_user(account))})
         await self._writer.flush()
         return account
 
@@ -249,7 +259,7 @@ class Hub:
         secrets: list[str | None] = []
         for state in states:
             address = state.address
-            if address in self.router:
+            if await self._exists(address):
                 raise ValueError(f"{address} already exists")
             if linked:
                 state = attrs.evolve(state, telematics=Telematics.OFFLINE)
@@ -257,11 +267,15 @@ class Hub:
             made = None
             if linked or secret:
                 made = await self.engine.create_vehicle_secret(state.vehicle_id)
-            self.fleet.spawn(address, self._vehicle, state)
-            self._writer.mark(address, VEHICLE_KIND, state)
+            if self._home(address):
+                self.fleet.spawn(address, self._vehicle, state)
+                self._writer.mark(address, VEHICLE_KIND, state)
+            else:  # its shard is on another node, which loads it when it is first needed
+                await self.engine.save_states({address: (VEHICLE_KIND, state)})
             owner = state.contract.owner
-            if owner is not None:
+            if owner is not None and self._home("user:" + owner):
                 self._ensure_account(owner)
+            if owner is not None:
                 change = GarageChanged(car=address, role=Role.OWNER, added=True)
                 await self.router.deliver(Envelope(change, sender=address, target="user:" + owner, ts=self.now()))
             secrets.append(made)
@@ -283,6 +297,85 @@ class Hub:
         reply = await self.fleet.ask(sender, target, body, timeout=self.config.command_timeout)
         await self._writer.flush()
         return reply
+
+    # --- placement (a cluster's nodes each hold some shards; one hub holds everything)
+
+    def _home(self, address: str) -> bool:
+        """Whether the actor at `address` lives on this hub."""
+        cluster = self.cluster
+        return cluster is None or shard_of(address, cluster.shards) in cluster.router.owned
+
+    async def _exists(self, address: str) -> bool:
+        """Whether an actor (or, in a cluster, a stored one) is at `address`."""
+        if address in self.router:
+            return True
+        cluster = self.cluster
+        if cluster is None or not is_sharded(address):
+            return False
+        known = cluster.router.known
+        if address not in known:
+            if await self.engine.load_state(address) is None:
+                return False
+            known.add(address)
+        return True
+
+    async def host_shards(self, shards: set[int]) -> None:
+        """Cluster: load and spawn every stored actor of `shards`, which this node now holds."""
+        assert self.cluster is not None
+        count = self.cluster.shards
+        operator = shard_of("operator", count) in shards
+        state: Any
+        async for address, kind, state in self.engine.load_states_where(  # type: ignore[attr-defined]
+                lambda a: is_sharded(a) and shard_of(a, count) in shards):
+            if address in self.router:
+                continue
+            self._spawn_stored(address, kind, state)
+        if operator and "operator" not in self.router:
+            self.fleet.spawn("operator", self._operator, new_operator())
+            self._writer.mark("operator", OPERATOR_KIND, new_operator())
+
+    def drop_shards(self, shards: set[int]) -> None:
+        """Cluster: stop every actor of `shards` here; the node that takes them loads them."""
+        assert self.cluster is not None
+        count = self.cluster.shards
+        for address in [a for a in self.router._inboxes if is_sharded(a) and shard_of(a, count) in shards]:  # type: ignore[attr-defined]
+            if address.startswith("app:"):
+                acct = self._accounts.get(address[len("app:"):])
+                if acct is not None:
+                    acct.hosted = False
+                self.router.unregister(address)
+            else:
+                for envelope in self.fleet.retire(address):
+                    self.cluster.router.acks.pop(id(envelope), None)
+
+    async def load_actor(self, address: str) -> bool:
+        """Cluster: spawn the actor at `address` (of a shard held here) from its stored state."""
+        found = await self.engine.load_state(address)
+        if address in self.router:
+            return True
+        if found is None or not self._home(address):
+            return False
+        self._spawn_stored(address, *found)
+        return True
+
+    def remote_push(self, account: str, seq: int, frame: bytes) -> None:
+        """Cluster: a push the account's home node sends this node's sessions of the account."""
+        acct = self._accounts.get(account)
+        if acct is not None:
+            for conn in acct.sessions:
+                send_push(conn, seq, frame)
+
+    def _spawn_stored(self, address: str, kind: str, state: Any) -> None:
+        if kind == VEHICLE_KIND:
+            if state.telematics is not Telematics.SIMULATED:
+                self._linked.add(state.vehicle_id)
+                if state.telematics is Telematics.ONLINE and ("unit:" + state.vehicle_id) not in self.router:
+                    state = attrs.evolve(state, telematics=Telematics.OFFLINE)  # no link here: the link's node says otherwise
+            self.fleet.spawn(address, self._vehicle, state)
+        elif kind == USER_KIND:
+            self._ensure_account(state.account, state)
+        elif kind == OPERATOR_KIND:
+            self.fleet.spawn(address, self._operator, state)
 
     # --- start-up
 
@@ -315,15 +408,18 @@ class Hub:
             self._ensure_account(account)
 
     def _ensure_account(self, account: str, state: Any = None) -> Account:
-        found = self._accounts.get(account)
-        if found is not None:
-            return found
+        """The account's inbox and session list; its actor too, if it lives on this hub."""
+        acct = self._accounts.get(account)
+        if acct is None:
+            acct = self._accounts[account] = Account(self, account)
+        if acct.hosted or not self._home(acct.address):
+            return acct
         if state is None:
             state = new_user(account)
             self._writer.mark("user:" + account, USER_KIND, state)
         self.fleet.spawn("user:" + account, self._user, state)
-        self._accounts[account] = acct = Account(self, account)
         self.router.register("app:" + account, acct)
+        acct.hosted = True
         return acct
 
     # --- connections
@@ -371,6 +467,8 @@ class Hub:
             account = self._accounts.get(conn.account)
             if account is not None and conn in account.sessions:
                 account.sessions.remove(conn)
+                if not account.sessions and self.cluster is not None:
+                    self.cluster.router.absent(account.account)
         elif conn.address.startswith("unit:"):
             self._detach_link(conn)
         for corr in list(conn.inflight):  # nobody to answer any more
@@ -387,8 +485,15 @@ class Hub:
         acct = self._ensure_account(account)
         conn.address = acct.address
         conn.account = account
-        garage = dict(self.fleet.state_of(acct.address).garage)
-        conn.send_env(Welcome(address=acct.address, token=token, garage=garage), HUB_ADDRESS, env.id)
+        if acct.hosted:
+            user = self.fleet.state_of(acct.address)
+        else:  # its actor is on another node: the garage as last committed there
+            assert self.cluster is not None
+            if not acct.sessions:
+                await self.cluster.present(account)
+            stored = await self.engine.load_state(acct.address)
+            user = new_user(account) if stored is None else stored[1]
+        conn.send_env(Welcome(address=acct.address, token=token, garage=dict(user.garage)), HUB_ADDRESS, env.id)
         await self._pushes.backlog(acct, conn)
 
     # --- app sessions
@@ -423,10 +528,15 @@ class Hub:
         if self._closing:
             conn.error(Code.OFFLINE, "the hub is shutting down; retry after reconnecting", corr)
             return
-        try:
-            self.router.inbox(target)  # an unknown target is answered without `accepted`
-        except DeliveryError as exc:
-            conn.error(exc.code, exc.message, corr, sender=target)
+        if self.cluster is None:
+            try:
+                self.router.inbox(target)  # an unknown target is answered without `accepted`
+            except DeliveryError as exc:
+                conn.error(exc.code, exc.message, corr, sender=target)
+                return
+        elif not await self._exists(target):
+            message = f"nothing is registered at {target!r}; commands go to car:<id> or operator"
+            conn.error(Code.UNKNOWN_TARGET, message, corr, sender=target)
             return
         self._commands += 1
         conn.inflight[corr] = target
@@ -545,11 +655,20 @@ async def serve_hub(
     `store` is an open `twin.store.Store` or `Engine`. Reports the running `Hub` to `nursery.start`
     (its `port` is the bound port, useful with port 0).
     """
-    async with open_state_writer(store, interval=config.flush_interval) as writer:
-        async with open_fleet(epoch=config.epoch, capacity=config.mailbox_capacity, idle=config.idle) as fleet:
+    cluster = None
+    if config.cluster:
+        cluster = await ClusterNode.join(as_engine(store), shards=config.shards, lease_ttl=config.lease_ttl, renew=config.lease_renew)
+    commit = None if cluster is None else cluster.commit
+    async with open_state_writer(store, interval=config.flush_interval, commit=commit) as writer:
+        router = None if cluster is None else cluster.router
+        async with open_fleet(epoch=config.epoch, capacity=config.mailbox_capacity, idle=config.idle, router=router) as fleet:
             async with trio.open_nursery() as services:
-                hub = Hub(store, config, fleet, writer)
-                await hub._load()
+                hub = Hub(store, config, fleet, writer, cluster)
+                if cluster is None:
+                    await hub._load()
+                else:
+                    cluster.router.on_ops = writer.touch
+                    await services.start(cluster.run, hub)
                 services.start_soon(hub._pushes.run)
                 services.start_soon(hub._committed.run)
                 services.start_soon(ping_idle, hub._conns, config.ping_interval, config.ping_timeout)
@@ -581,6 +700,9 @@ async def serve_hub(
                     await hub._shutdown.wait()
                     await hub._graceful(listener)
                     connections.cancel_scope.cancel()
+                if cluster is not None:
+                    await hub._writer.flush()
+                    await cluster.leave()
                 services.cancel_scope.cancel()
 
 

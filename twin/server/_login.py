@@ -128,7 +128,7 @@ class Logins:
     async def _vehicle(self, conn: Conn, env: Envelope, vehicle_id: str, secret: str) -> None:
         hub = self.hub
         ok = await hub.engine.check_vehicle_secret(vehicle_id, secret)
-        if not ok or ("car:" + vehicle_id) not in hub.router:
+        if not ok or not await hub._exists("car:" + vehicle_id):
             self._failed(conn, env.id, "unknown vehicle or wrong secret")
             return
         hub._attach_link(conn, vehicle_id, env.id)

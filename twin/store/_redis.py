@@ -318,6 +318,29 @@ class RedisEngine:
                 return
             after = b"(" + page[-1]
 
+    async def load_states_where(self, wanted: Callable[[str], bool]) -> AsyncIterator[tuple[str, str, object]]:
+        """`load_states`, reading the data of only the addresses `wanted` says yes to (a
+        cluster node taking over some shards pages over every address, loads a few)."""
+        after = b"-"
+        while True:
+            page = await self._call("list actor states", partial(
+                self._client.zrange, self._keys.states, after, "+", sortby=coredis.PureToken.BYLEX, offset=0, count=LOAD_PAGE))
+            mine = [a for a in page if wanted(a.decode())]
+            if mine:
+                rows = await self._call("load actor states", partial(self._hmget_states, mine))
+                for raw, (kind, data) in zip(mine, rows):
+                    if kind is not None and data is not None:
+                        address = raw.decode()
+                        yield address, kind.decode(errors="replace"), decode_stored(address, kind, data)
+            if len(page) < LOAD_PAGE:
+                return
+            after = b"(" + page[-1]
+
+    async def _hmget_states(self, addresses: list[bytes]) -> list[tuple[bytes | None, ...]]:
+        async with self._client.pipeline(transaction=False) as batch:
+            pending = [batch.hmget(self._keys.state(a.decode()), ["kind", "data"]) for a in addresses]
+        return [await p for p in pending]
+
     async def _load_page(self, after: bytes) -> tuple[tuple[bytes, ...], list[tuple[bytes | None, ...]]]:
         """The next page of addresses past `after`, and the (kind, data) of each."""
         page = await self._client.zrange(self._keys.states, after, "+", sortby=coredis.PureToken.BYLEX, offset=0, count=LOAD_PAGE)

@@ -19,7 +19,7 @@ error is raised). Open it outside the fleet, so every actor has stopped marking 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import attrs
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 _RETRY_S = 1.0  # after a failed background commit
 
+#: writes one batch of dirty states, address -> (kind, state), in one transaction
+Commit = Callable[[Mapping[str, tuple[str, object]]], Awaitable[None]]
+
 
 @attrs.frozen
 class WriterStatistics:
@@ -50,10 +53,13 @@ class WriterStatistics:
 class StateWriter:
     """Made by `open_state_writer`; use `mark` and `flush` from trio tasks of one run."""
 
-    def __init__(self, store: Store | Engine, interval: float) -> None:
+    def __init__(self, store: Store | Engine, interval: float, commit: Commit | None = None) -> None:
         if interval < 0:
             raise ValueError(f"interval must be >= 0 seconds, got {interval}")
         self._engine = as_engine(store)
+        # a cluster node commits its outgoing messages in the same transaction as the states
+        self._save: Commit = self._engine.save_states if commit is None else commit
+        self._always = commit is not None
         self._interval = interval
         self._dirty: dict[str, tuple[str, object]] = {}
         self._marks = 0  # count of marks so far: the "position" a flush waits for
@@ -70,6 +76,11 @@ class StateWriter:
         check_kind(kind, state)  # refuse here, in the caller, rather than poison every commit
         self._dirty.pop(address, None)  # keep dict order = order of last mark
         self._dirty[address] = (kind, state)
+        self._marks += 1
+        self._wake.set()
+
+    def touch(self) -> None:
+        """Something besides states waits for the next commit (a cluster node's messages)."""
         self._marks += 1
         self._wake.set()
 
@@ -107,9 +118,9 @@ class StateWriter:
         upto = self._marks
         done = self._committing = trio.Event()
         try:
-            if batch:
+            if batch or self._always:
                 # SQLite's worker thread is not abandoned on cancel: the transaction finishes
-                await self._engine.save_states(batch)
+                await self._save(batch)
         except BaseException as exc:
             if not isinstance(exc, trio.Cancelled):
                 self._failures += 1
@@ -142,10 +153,11 @@ class StateWriter:
 
 
 @asynccontextmanager
-async def open_state_writer(store: Store | Engine, *, interval: float = 0.05) -> AsyncIterator[StateWriter]:
+async def open_state_writer(store: Store | Engine, *, interval: float = 0.05, commit: Commit | None = None) -> AsyncIterator[StateWriter]:
     """A `StateWriter` committing to `store` (a `Store` or any `Engine`) in the background every
-    `interval` s of marks; flushed on exit."""
-    writer = StateWriter(store, interval)
+    `interval` s of marks; flushed on exit. `commit` replaces the engine's `save_states` (and
+    is called even with no states, after `touch`)."""
+    writer = StateWriter(store, interval, commit)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(writer._run)
         try:
