@@ -115,7 +115,7 @@ class ClusterNode:
         self._release = self.client.register_script(RELEASE)
         self._sweep = self.client.register_script(SWEEP)
         self._commit = self.client.register_script(COMMIT)
-        self._fresh: set[int] = set()  # taken shards whose pending entries are still to be read
+        self._fresh: dict[int, str] = {}  # taken shard -> last pending entry read, while some are left
         self._renewed = time.monotonic()
         self._reading = trio.Event()  # set while there is something to read
         self._seqs: list[_Seq] = []  # pushes in the ops, waiting for their seqs
@@ -197,6 +197,17 @@ class ClusterNode:
             nursery.start_soon(self._lease_loop)
             nursery.start_soon(self._read_loop)
 
+    async def attached(self, units: Iterable[str] | None = None) -> set[str]:
+        """Which of `units` (None: all) have their link attached to some node now."""
+        key = self.prefix + "where"
+        if units is None:
+            return {unit.decode() for unit in await self.client.hkeys(key)}
+        wanted = list(units)
+        if not wanted:
+            return set()
+        found = await self.client.hmget(key, wanted)
+        return {unit for unit, node in zip(wanted, found) if node is not None}
+
     async def present(self, account: str) -> None:
         """This node has a session of `account`: its pushes are copied here from now on."""
         await self.client.sadd(f"{self.prefix}sessions:{account}", [self.id])
@@ -260,7 +271,7 @@ class ClusterNode:
                 if start in (b"0-0", "0-0"):
                     break
         self.router.owned |= shards
-        self._fresh |= shards
+        self._fresh.update((shard, "0") for shard in shards)
         self._moves += len(shards)
         self._reading.set()
         log.info("node %s took %d shards in %.2f s (holds %d)", self.id, len(shards), time.monotonic() - started, len(self.router.owned))
@@ -269,7 +280,8 @@ class ClusterNode:
         give = set(shards)
         assert self.host is not None
         self.router.owned -= give
-        self._fresh -= give
+        for shard in give:
+            self._fresh.pop(shard, None)
         self.host.drop_shards(give)
         self._forget_acks(give)
         await self._release(args=[self.prefix, self.id, *sorted(give)])
@@ -280,7 +292,8 @@ class ClusterNode:
         if not shards:
             return
         self.router.owned -= shards
-        self._fresh -= shards
+        for shard in shards:
+            self._fresh.pop(shard, None)
         if self.host is not None:
             self.host.drop_shards(shards)
         self._forget_acks(shards)
@@ -316,12 +329,17 @@ class ClusterNode:
         mine = router.node_stream(self.id)
         while True:
             try:
-                if self._fresh:
-                    fresh = {router.shard_stream(s): "0" for s in sorted(self._fresh)}
-                    found = await client.xreadgroup(_GROUP, self.id, fresh, count=_READ_COUNT)
-                    for stream, entries in (found or {}).items():
-                        if not entries:
-                            self._fresh.discard(int(stream.decode().rpartition(":")[2]))
+                if self._fresh:  # first the entries an earlier holder left pending, past the last read
+                    fresh = {router.shard_stream(s): after for s, after in sorted(self._fresh.items())}
+                    found = await client.xreadgroup(_GROUP, self.id, fresh, count=_READ_COUNT) or {}
+                    for stream in fresh:
+                        entries = found.get(stream.encode(), ())
+                        shard = int(stream.rpartition(":")[2])
+                        if entries:
+                            last = entries[-1].identifier
+                            self._fresh[shard] = last.decode() if isinstance(last, bytes) else last
+                        else:
+                            self._fresh.pop(shard, None)
                     if found:
                         await self._deliver_all(found)
                     continue

@@ -324,12 +324,13 @@ class Hub:
         assert self.cluster is not None
         count = self.cluster.shards
         operator = shard_of("operator", count) in shards
+        attached = await self.cluster.attached()
         state: Any
         async for address, kind, state in self.engine.load_states_where(  # type: ignore[attr-defined]
                 lambda a: is_sharded(a) and shard_of(a, count) in shards):
             if address in self.router:
                 continue
-            self._spawn_stored(address, kind, state)
+            self._spawn_stored(address, kind, state, attached)
         if operator and "operator" not in self.router:
             self.fleet.spawn("operator", self._operator, new_operator())
             self._writer.mark("operator", OPERATOR_KIND, new_operator())
@@ -350,12 +351,14 @@ class Hub:
 
     async def load_actor(self, address: str) -> bool:
         """Cluster: spawn the actor at `address` (of a shard held here) from its stored state."""
+        assert self.cluster is not None
         found = await self.engine.load_state(address)
+        attached = await self.cluster.attached(["unit:" + address[len("car:"):]]) if address.startswith("car:") else set()
         if address in self.router:
             return True
         if found is None or not self._home(address):
             return False
-        self._spawn_stored(address, *found)
+        self._spawn_stored(address, *found, attached)
         return True
 
     def remote_push(self, account: str, seq: int, frame: bytes) -> None:
@@ -365,12 +368,14 @@ class Hub:
             for conn in acct.sessions:
                 send_push(conn, seq, frame)
 
-    def _spawn_stored(self, address: str, kind: str, state: Any) -> None:
+    def _spawn_stored(self, address: str, kind: str, state: Any, attached: set[str]) -> None:
+        """Spawn a stored actor; a linked car is online if its link is attached to some node."""
         if kind == VEHICLE_KIND:
             if state.telematics is not Telematics.SIMULATED:
                 self._linked.add(state.vehicle_id)
-                if state.telematics is Telematics.ONLINE and ("unit:" + state.vehicle_id) not in self.router:
-                    state = attrs.evolve(state, telematics=Telematics.OFFLINE)  # no link here: the link's node says otherwise
+                online = Telematics.ONLINE if state.unit in attached else Telematics.OFFLINE
+                if state.telematics is not online:
+                    state = attrs.evolve(state, telematics=online)
             self.fleet.spawn(address, self._vehicle, state)
         elif kind == USER_KIND:
             self._ensure_account(state.account, state)

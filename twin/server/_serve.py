@@ -137,6 +137,8 @@ async def _serve(storage: Any, store: Any, where: str, host: str, port: int, dem
             begin()
             tune_gc()
             recording = f"; recording inbound frames to {record}" if record else ""
+            if hub.cluster is not None:
+                recording += f"; cluster node {hub.cluster.id}"
             if demo_cars:
                 print_ready_lines(url, demo_cars, out)
             if web is not None:  # the car panel plays these cars (none if provisioned earlier)
@@ -168,8 +170,12 @@ async def _load_fleet(hub: Hub, store: Any, fleet: tuple[int, int], creds: str, 
 @asynccontextmanager
 async def _open_hub(store: Any, host: str, port: int, record: str | None,
                     web: WebApp | None = None) -> AsyncIterator[tuple[Hub, str, Callable[[], None]]]:
-    """The hub itself, or (`record`) the hub behind the recording proxy of `twin.scenarios`."""
-    config = HubConfig(host=host, port=port, web=web)
+    """The hub itself, or (`record`) the hub behind the recording proxy of `twin.scenarios`; on
+    a Redis engine, one node of the cluster sharing it (`twin.cluster`)."""
+    from twin.store._engine import REDIS_SCHEMES
+
+    where = getattr(store, "where", None)
+    config = HubConfig(host=host, port=port, web=web, cluster=isinstance(where, str) and where.startswith(REDIS_SCHEMES))
     if record:
         from twin.scenarios import open_recorded_hub
 
