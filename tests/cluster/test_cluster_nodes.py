@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import pytest
 import trio
 
 from twin.client import open_app_session, open_vehicle_link
@@ -20,8 +21,8 @@ from twin.protocol import AlarmSounding, Alert
 from twin.server import Hub, HubConfig, serve_hub
 from twin.store import open_engine
 
-SHARDS = 16
-CONFIG = HubConfig(port=0, cluster=True, shards=SHARDS, lease_ttl=0.6, lease_renew=0.2, flush_interval=0.002)
+SHARDS = int(__import__("os").environ.get("SHARDS", "16"))
+CONFIG = HubConfig(port=0, cluster=True, shards=SHARDS, lease_ttl=float(__import__("os").environ.get("TTL", "0.6")), lease_renew=float(__import__("os").environ.get("RENEW", "0.2")), flush_interval=0.002)
 
 
 @asynccontextmanager
@@ -55,12 +56,15 @@ def _account_on(hub: Hub) -> str:
     return next(f"u{i}@example.com" for i in range(1000) if shard_of(f"user:u{i}@example.com", SHARDS) in owned)
 
 
-async def test_an_app_on_a_commands_a_twin_on_b_through_a_link_on_c_and_the_alarm_reaches_a_once(redis_server: Any) -> None:
+@pytest.mark.parametrize("home", ["b", "c"])
+async def test_an_app_on_a_commands_a_twin_on_b_through_a_link_on_c_and_the_alarm_reaches_a_once(redis_server: Any, home: str) -> None:
+    """The owner's own actor on C, or on B beside the car (then the alarm loads it there, and
+    the replies to her app on A must still go to A, not to her actor)."""
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery, AsyncExitStack() as stack:
             a, b, c = [await stack.enter_async_context(_node(redis_server.url, nursery)) for _ in range(3)]
             await _settled([a, b, c])
-            email = _account_on(c)  # alice's own actor on C, her app on A
+            email = _account_on(c if home == "c" else b)  # alice's own actor; her app is on A
             account = await a.create_account(email, "pw")
             vid = _car_on(b)
             secret = await a.add_car(new_vehicle(vid, owner=account), linked=True)
@@ -87,3 +91,7 @@ async def test_an_app_on_a_commands_a_twin_on_b_through_a_link_on_c_and_the_alar
                                 alerts.append(push.body)
                     channels = [alert.channel.value for alert in alerts]
                     assert sorted(channels) == sorted(set(channels)) and channels, f"each alert once: {alerts}"
+                    for _ in range(3):  # and commands go on working after the alarm
+                        assert (await app.unlock(f"car:{vid}")).locked.value is False
+                        assert (await app.lock(f"car:{vid}")).locked.value is True
+                    assert acted == ["lock"] + ["unlock", "lock"] * 3

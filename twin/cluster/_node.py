@@ -346,9 +346,9 @@ class ClusterNode:
                 streams = {mine: ">"}
                 for shard in sorted(router.owned):
                     streams[router.shard_stream(shard)] = ">"
-                found = await client.xreadgroup(_GROUP, self.id, streams, count=_READ_COUNT, block=_BLOCK_MS)
-                if found:
-                    await self._deliver_all(found)
+                new = await client.xreadgroup(_GROUP, self.id, streams, count=_READ_COUNT, block=_BLOCK_MS)
+                if new:
+                    await self._deliver_all(new)
             except coredis.exceptions.UnblockedError:  # a stream was deleted under the read (leaving)
                 await self._regroup()
             except coredis.exceptions.ResponseError as exc:
@@ -389,6 +389,8 @@ class ClusterNode:
             return
         envelope = decode(bytes(fields[b"e"]), max_bytes=1 << 30)
         target = envelope.target
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s read %s %r %s -> %s id %d", self.id, stream, envelope.type, envelope.sender, target, envelope.id)
         if shard >= 0 and target not in router:  # shard streams hold no replies to asks
             assert self.host is not None
             if not await self.host.load_actor(target):

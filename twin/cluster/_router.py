@@ -71,7 +71,7 @@ class ClusterRouter(AddressBook):
         if self._resolved(envelope):
             self._delivered += 1
             return
-        inbox = self._inboxes.get(envelope.target)
+        inbox = None if self._asked_elsewhere(envelope) else self._inboxes.get(envelope.target)
         if inbox is not None:
             inbox.put_nowait(envelope)
         else:
@@ -84,7 +84,7 @@ class ClusterRouter(AddressBook):
             self._delivered += 1
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
-        inbox = self._inboxes.get(envelope.target)
+        inbox = None if self._asked_elsewhere(envelope) else self._inboxes.get(envelope.target)
         if inbox is not None:
             await inbox.put(envelope)
         else:
@@ -148,6 +148,12 @@ class ClusterRouter(AddressBook):
         self.on_ops()
 
     # --- elsewhere
+
+    def _asked_elsewhere(self, envelope: Envelope) -> bool:
+        """Whether `envelope` answers an ask of another node: it goes there, even when its
+        target (`user:<a>` of an app session there) also names an actor here."""
+        corr = envelope.id
+        return corr >= ASK_BASE and corr // ASK_BASE != self.number and envelope.body.KIND == "reply"
 
     def _elsewhere(self, envelope: Envelope) -> None:
         """Deliver to an address not on this node: an op of the next commit, or a refusal."""

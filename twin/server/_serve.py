@@ -190,6 +190,16 @@ async def _open_hub(store: Any, host: str, port: int, record: str | None,
             hub.shutdown()
 
 
+def _logging() -> None:
+    """Log to stderr: the hub's and the cluster's own messages from INFO up (shard moves, Redis
+    lost and found), other libraries' from WARNING; `TWIN_LOG_LEVEL=DEBUG` for more."""
+    import logging
+    import os
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("twin").setLevel(os.environ.get("TWIN_LOG_LEVEL", "INFO").upper())
+
+
 def serve_main(*, host: str, port: int, data: str, demo: bool, record: str | None = None,
                load_fleet: tuple[int, int] | None = None, creds: str | None = None, engine: str | None = None) -> int:
     """`twin serve`: 0 once stopped by a signal, 1 if it cannot listen, 2 if the store holds
@@ -199,6 +209,7 @@ def serve_main(*, host: str, port: int, data: str, demo: bool, record: str | Non
     from twin.load import FleetMismatch, open_files_limit
 
     open_files_limit(1 << 20)  # a socket per connection: as many as the hard limit allows
+    _logging()
     try:
         trio.run(run_serve, host, port, data, demo, sys.stdout, record, load_fleet, creds, engine)
     except FleetMismatch as exc:
