@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
     serve.add_argument("--data", default="twin-hub.sqlite3", metavar="PATH", help="the store file (default twin-hub.sqlite3)")
-    serve.add_argument("--engine", metavar="URL", help="keep everything durable in Redis (redis://HOST:PORT/DB) instead of --data; one node")
+    serve.add_argument("--engine", metavar="URL", help="keep everything durable in Redis (redis://HOST:PORT/DB) instead of --data, as one node of a cluster: "
+                            "start any number of `twin serve --engine` with the same URL (docs/cluster.md)")
     serve.add_argument("--demo", action="store_true", help="on a new store, provision demo accounts and cars and print their credentials")
     serve.add_argument("--record", metavar="FILE", help="record every inbound frame with its time to FILE (a trace `twin replay` plays back)")
     serve.add_argument("--load-fleet", dest="load_fleet", type=_fleet, metavar="CARS:APPS",
@@ -86,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--rate", type=float, default=None, help="commands per second in all (default: the profile's rate_per_app x apps)")
     load.add_argument("--spawn-rate", type=float, default=500.0, help="car connections opened per second during the ramp (default 500)")
     load.add_argument("--workers", type=int, default=1, help="generator processes, each a trio loop (default 1)")
-    load.add_argument("--hub", metavar="URL", help="a running hub (ws://host:port/) instead of an embedded one; needs --creds")
+    load.add_argument("--hub", metavar="URL[,URL...]", help="a running hub (ws://host:port/) instead of an embedded one, or the "
+                      "nodes of one cluster separated by commas (apps and cars spread over them round robin); needs --creds")
     load.add_argument("--creds", metavar="FILE",
                       help="with --hub: accounts and car secrets, as `twin serve --load-fleet CARS:APPS --creds FILE` writes them")
     load.add_argument("--profile", metavar="FILE", help="command mix and car life (TOML, see examples/load/)")
@@ -158,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         if (args.load_fleet is None) != (args.creds is None):
             print("twin serve: --load-fleet CARS:APPS and --creds FILE go together", file=sys.stderr)
             return 2
-        if args.engine is not None and (args.record is not None or args.load_fleet is not None):
-            print("twin serve: --record and --load-fleet keep the embedded store for now; leave out --engine", file=sys.stderr)
+        if args.engine is not None and args.record is not None:
+            print("twin serve: --record keeps the embedded store for now; leave out --engine", file=sys.stderr)
             return 2
         return serve_main(host=args.host, port=args.port, data=args.data, demo=args.demo, record=args.record,
                           load_fleet=args.load_fleet, creds=args.creds, engine=args.engine)

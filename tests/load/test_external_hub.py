@@ -96,16 +96,16 @@ def test_a_store_with_another_load_fleet_is_refused(tmp_path: Path, capsys: pyte
 
     trio.run(provision)
     with Store.open(data) as store:
-        assert reusable_fleet(store, 6, 2, creds) == json.loads(creds.read_text())
+        assert trio.run(reusable_fleet, store, 6, 2, creds) == json.loads(creds.read_text())
         with pytest.raises(FleetMismatch, match="describes 6:2"):
-            reusable_fleet(store, 8, 2, creds)
+            trio.run(reusable_fleet, store, 8, 2, creds)
         with pytest.raises(FleetMismatch, match="does not exist"):
-            reusable_fleet(store, 6, 2, tmp_path / "lost.json")
+            trio.run(reusable_fleet, store, 6, 2, tmp_path / "lost.json")
     forged = json.loads(creds.read_text())
     forged["cars"]["b0"] = "not-the-secret"
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     with Store.open(data) as store, pytest.raises(FleetMismatch, match="not this store's"):
-        reusable_fleet(store, 6, 2, tmp_path / "forged.json")
+        trio.run(reusable_fleet, store, 6, 2, tmp_path / "forged.json")
     # the command refuses before it listens, and says why
     argv = ["serve", "--port", "0", "--data", str(data), "--load-fleet", "8:2", "--creds", str(creds)]
     assert twin_main(argv) == 2

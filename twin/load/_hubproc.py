@@ -25,6 +25,8 @@ from typing import Any
 import attrs
 import trio
 
+from twin.store import as_engine
+
 
 __all__ = ["LOAD_HUB_CONFIG", "FleetMismatch", "provision", "provision_fleet", "reusable_fleet"]
 
@@ -47,7 +49,7 @@ async def provision(hub: Any, store: Any, cars: int, apps: int) -> dict[str, Any
     plans, powertrains = list(Plan), list(Powertrain)
     for a in range(apps):
         account = await hub.create_account(f"app{a}{LOAD_DOMAIN}", "pw")
-        token = await trio.to_thread.run_sync(store.issue_token, account)
+        token = await as_engine(store).issue_token(account)
         first = a * per_app
         last = cars if a == apps - 1 else min(first + per_app, cars)
         names = [f"b{n}" for n in range(first, last)]
@@ -62,7 +64,7 @@ class FleetMismatch(ValueError):
     """The store already holds load accounts that the credentials file does not describe."""
 
 
-def reusable_fleet(store: Any, cars: int, apps: int, path: Path) -> dict[str, Any] | None:
+async def reusable_fleet(store: Any, cars: int, apps: int, path: Path) -> dict[str, Any] | None:
     """Whether a load fleet of `cars` cars and `apps` apps, credentials in `path`, must be provisioned.
 
     None: `store` holds no load account yet, provision it. The credentials in `path`: the store
@@ -71,7 +73,8 @@ def reusable_fleet(store: Any, cars: int, apps: int, path: Path) -> dict[str, An
     why: provisioning again would clash with the accounts, and new secrets would silently
     invalidate a file someone may be using.
     """
-    held = [a for a in store.accounts() if a.endswith(LOAD_DOMAIN)]
+    engine = as_engine(store)  # a `Store` or any `Engine` (a cluster's Redis)
+    held = [a for a in await engine.accounts() if a.endswith(LOAD_DOMAIN)]
     if not held:
         return None
     where = f"the store already holds {len(held)} load account(s) (app<n>{LOAD_DOMAIN})"
@@ -86,8 +89,8 @@ def reusable_fleet(store: Any, cars: int, apps: int, path: Path) -> dict[str, An
     if (len(their_cars), len(their_apps), len(held)) != (cars, apps, apps):
         raise FleetMismatch(f"{where}; {path} describes {len(their_cars)}:{len(their_apps)} (cars:apps), not {cars}:{apps}: "
                             f"ask for that fleet, or {fix}")
-    stale = [e["account"] for e in their_apps if store.account_for_token(e["token"]) != e["account"]]
-    stale += [vid for vid, secret in their_cars.items() if not store.check_vehicle_secret(vid, secret)]
+    stale = [e["account"] for e in their_apps if await engine.account_for_token(e["token"]) != e["account"]]
+    stale += [vid for vid, secret in their_cars.items() if not await engine.check_vehicle_secret(vid, secret)]
     if stale:
         raise FleetMismatch(f"{where} but {len(stale)} credential(s) of {path} are not this store's (first: {stale[0]}): {fix}")
     return creds  # type: ignore[no-any-return]
@@ -117,7 +120,7 @@ async def serve(data: Path, cars: int, apps: int, config: dict[str, Any] | None 
     store = Store.open(data / "hub.sqlite3")
     try:
         creds_path = data / "creds.json"
-        reuse = reusable_fleet(store, cars, apps, creds_path)
+        reuse = await reusable_fleet(store, cars, apps, creds_path)
         async with trio.open_nursery() as nursery:
             hub = await nursery.start(serve_hub, store, HubConfig(port=0, **(config or LOAD_HUB_CONFIG)))
             if reuse is None:

@@ -45,7 +45,7 @@ from ._report import (
     write_svg,
 )
 
-__all__ = ["LoadOptions", "check_open_files", "read_creds", "run_load", "select_fleet", "split_work"]
+__all__ = ["LoadOptions", "check_open_files", "hub_urls", "read_creds", "run_load", "select_fleet", "split_work", "spread"]
 
 
 @attrs.frozen(kw_only=True)
@@ -63,6 +63,15 @@ class LoadOptions:
     seed: int = 0
     interval: float = 1.0
     hub_command_timeout: float | None = None
+
+
+def hub_urls(hub: str) -> list[str]:
+    """The hub URLs of `--hub`: one, or a comma-separated list of the nodes of one cluster."""
+    urls = [u.strip() for u in hub.split(",") if u.strip()]
+    bad = [u for u in urls if not u.startswith(("ws://", "wss://"))]
+    if not urls or bad:
+        raise ValueError(f"--hub takes ws:// URLs separated by commas, not {hub!r}")
+    return urls
 
 
 def select_fleet(creds: dict[str, Any], cars: int | None, apps: int | None) -> dict[str, Any]:
@@ -99,9 +108,12 @@ def read_creds(path: str | Path, cars: int | None = None, apps: int | None = Non
         raise ValueError(f"{path}: {exc}") from None
 
 
-def split_work(creds: dict[str, Any], workers: int) -> list[tuple[list[dict[str, Any]], list[list[str]]]]:
+def split_work(creds: dict[str, Any], workers: int, urls: list[str] | None = None) -> list[tuple[list[dict[str, Any]], list[list[str]]]]:
     """Spread the apps over `workers` (round robin), each with the cars it owns; every app is
-    given the account of the next app to share with."""
+    given the account of the next app to share with. With `urls` (the nodes of a cluster),
+    app a connects to node a % N and its k-th car's link to node (a + 1 + k) % N, so that with
+    two nodes or more a command usually crosses from the app's node to another; each app
+    entry gets its "url", each car a third element, its link's url."""
     apps = creds["apps"]
     out = []
     for w in range(workers):
@@ -110,10 +122,25 @@ def split_work(creds: dict[str, Any], workers: int) -> list[tuple[list[dict[str,
         for a in range(w, len(apps), workers):
             entry = dict(apps[a])
             entry["other"] = apps[(a + 1) % len(apps)].get("account", "")
+            if urls:
+                entry["url"] = urls[a % len(urls)]
             mine.append(entry)
-            cars.extend([c.removeprefix("car:"), creds["cars"][c.removeprefix("car:")]] for c in entry["cars"])
+            for k, c in enumerate(entry["cars"]):
+                vid = c.removeprefix("car:")
+                cars.append([vid, creds["cars"][vid]] + ([urls[(a + 1 + k) % len(urls)]] if urls else []))
         out.append((mine, cars))
     return out
+
+
+def spread(urls: list[str], split: list[tuple[list[dict[str, Any]], list[list[str]]]]) -> dict[str, dict[str, int]]:
+    """How many apps and cars `split_work` sent to each of `urls`: {url: {"apps": n, "cars": n}}."""
+    counts = {url: {"apps": 0, "cars": 0} for url in urls}
+    for apps, cars in split:
+        for entry in apps:
+            counts[entry.get("url", urls[0])]["apps"] += 1
+        for car in cars:
+            counts[car[2] if len(car) > 2 else urls[0]]["cars"] += 1
+    return counts
 
 
 class _Worker:
@@ -269,18 +296,25 @@ def run_load(opts: LoadOptions, *, file: IO[str] | None = None, live: bool | Non
             procs.append(hub_proc)
             print(f"provisioning {opts.cars} cars and {opts.apps} app accounts in the embedded hub...", file=file, flush=True)
             url = f"ws://127.0.0.1:{wait_for(hub_proc, 'READY').split()[1]}/"
+            urls = [url]
             creds = json.loads((data / "creds.json").read_text())
         else:
             if opts.creds is None:
                 raise ValueError("--hub needs --creds FILE: the accounts and car secrets to use (the format the embedded hub writes)")
             url = opts.hub
             creds = read_creds(opts.creds, opts.cars, opts.apps)
+            urls = hub_urls(opts.hub)
             check_open_files(len(creds["cars"]), len(creds["apps"]), opts.workers, embedded=False)
             print(f"loading {url} with {len(creds['cars'])} cars and {len(creds['apps'])} apps of {opts.creds}", file=file, flush=True)
         workers = max(1, min(opts.workers, len(creds["apps"]) or 1))
         rate = opts.rate if opts.rate is not None else opts.profile.rate_per_app * len(creds["apps"])
         events: queue.Queue[tuple[int, str, Any]] = queue.Queue()
-        for w, (apps, cars) in enumerate(split_work(creds, workers)):
+        split = split_work(creds, workers, urls if len(urls) > 1 else None)
+        nodes = spread(urls, split)
+        if len(urls) > 1:
+            print("spread over the nodes: " + ", ".join(f"{u} {n['apps']} apps, {n['cars']} cars" for u, n in nodes.items()),
+                  file=file, flush=True)
+        for w, (apps, cars) in enumerate(split):
             spec = {"url": url, "apps": apps, "cars": cars, "rate": rate * len(apps) / max(1, len(creds["apps"])),
                     "duration": opts.duration, "spawn_rate": opts.spawn_rate / workers, "profile": opts.profile.to_plain(),
                     "timeout": opts.timeout, "seed": opts.seed * 1000 + w, "interval": opts.interval}
@@ -344,7 +378,7 @@ def run_load(opts: LoadOptions, *, file: IO[str] | None = None, live: bool | Non
             hub = {"hub_cpu_s": round(cpu_hub, 3), "hub_cpu_share": round(cpu_hub / duration, 2), "hub_rss_kb": hub_rss,
                    "hub_connections_left": left, "statistics": hub_stats}
         options = {"cars": len(creds["cars"]), "apps": len(creds["apps"]), "duration": opts.duration, "rate": rate, "workers": workers,
-                   "spawn_rate": opts.spawn_rate, "hub": opts.hub or "embedded", "timeout": opts.timeout, "seed": opts.seed,
+                   "spawn_rate": opts.spawn_rate, "hub": opts.hub or "embedded", "nodes": nodes, "timeout": opts.timeout, "seed": opts.seed,
                    "profile": opts.profile.to_plain()}
         report = build_report([results[w] for w in sorted(results)], options=options, hub=hub, interval=opts.interval)
         report["generator_cpu_share"] = round(cpu_gen_proc / duration, 2)

@@ -164,7 +164,7 @@ async def run_worker(
     """Run one worker as `spec` says; return its result (see the module docstring), with
     `close_s` added: how long closing every link and session took.
 
-    spec: url, apps [{account, token, cars, other}], cars [[vehicle_id, secret]], rate,
+    spec: url, apps [{account, token, cars, other, url?}], cars [[vehicle_id, secret, url?]], rate,
     duration, spawn_rate, profile (`Profile` fields), timeout, seed, interval, max_in_flight.
     `ready()` is awaited once everything is connected and returns the trio time to start at;
     `on_result(result)` is called once the measured window is over, before anything closes;
@@ -194,10 +194,10 @@ async def run_worker(
         if settled[0] >= expected:
             connected.set()
 
-    async def host(vid: str, secret: str) -> None:
+    async def host(vid: str, secret: str, at: str | None = None) -> None:
         counted = False
         try:
-            async with open_vehicle_link(url, vid, secret, timeout=timeout) as link:
+            async with open_vehicle_link(at or url, vid, secret, timeout=timeout) as link:
                 st.cars += 1
                 st.linked += 1
                 links.append(link)
@@ -218,7 +218,7 @@ async def run_worker(
     async def app(i: int, entry: dict[str, Any]) -> None:
         counted = False
         try:
-            async with open_app_session(url, token=entry["token"], timeout=timeout) as session:
+            async with open_app_session(entry.get("url", url), token=entry["token"], timeout=timeout) as session:
                 st.apps += 1
                 sessions[i] = session
                 counted = True
@@ -369,9 +369,9 @@ async def run_worker(
                 connected.set()
 
             async def ramp() -> None:
-                for n, (vid, secret) in enumerate(spec["cars"]):
+                for n, car in enumerate(spec["cars"]):
                     await trio.sleep_until(ramp0 + n / ramp_rate)
-                    conns.start_soon(host, vid, secret)
+                    conns.start_soon(host, *car)
 
             conns.start_soon(ramp)
             await connected.wait()

@@ -92,26 +92,28 @@ async def run_serve(host: str, port: int, data: str, demo: bool, out: TextIO = s
     with `load_fleet` (cars, apps), holding that load fleet, its credentials in `creds`.
     Raises `twin.load.FleetMismatch`, before listening, if the store holds another one.
     With `engine` (`redis://HOST:PORT/DB`), everything durable lives in that Redis instead of
-    the file `data` (one node; `record` and `load_fleet` need the file for now)."""
+    the file `data`, as one node of the cluster sharing it (`record` needs the file for now).
+    Several nodes of one cluster may all be given the same `load_fleet` and `creds`: the first
+    provisions it, the others (started once its credentials file is written) reuse it."""
     from twin.store import Store, open_engine
 
     if engine is None:
         store = Store.open(data)
         try:
-            await _serve(store, store, data, host, port, demo, out, record, load_fleet, creds)
+            await _serve(store, data, host, port, demo, out, record, load_fleet, creds)
         finally:
             store.close()
     else:
-        if record is not None or load_fleet is not None:
-            raise ValueError("--record and --load-fleet keep the embedded store for now; leave out --engine")
+        if record is not None:
+            raise ValueError("--record keeps the embedded store for now; leave out --engine")
         async with open_engine(engine) as opened:
-            await _serve(opened, None, opened.where, host, port, demo, out, None, None, None)
+            await _serve(opened, opened.where, host, port, demo, out, None, load_fleet, creds)
     print("stopped; every state is saved", file=out, flush=True)
 
 
-async def _serve(storage: Any, store: Any, where: str, host: str, port: int, demo: bool, out: TextIO, record: str | None,
+async def _serve(storage: Any, where: str, host: str, port: int, demo: bool, out: TextIO, record: str | None,
                  load_fleet: tuple[int, int] | None, creds: str | None) -> None:
-    """`run_serve` on open storage (a `Store` or an `Engine`); `store`: the `Store`, if it is one."""
+    """`run_serve` on open storage (a `Store` or an `Engine`)."""
     from twin.store import as_engine
 
     fresh = not await as_engine(storage).accounts()
@@ -121,7 +123,7 @@ async def _serve(storage: Any, store: Any, where: str, host: str, port: int, dem
 
         if creds is None:
             raise ValueError("a load fleet needs the path of its credentials file")
-        reuse = reusable_fleet(store, *load_fleet, Path(creds))
+        reuse = await reusable_fleet(storage, *load_fleet, Path(creds))
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         web = WebApp() if demo and not record else None  # the web app, not behind --record's proxy
         async with _open_hub(storage, host, port, record, web) as (hub, url, begin):
@@ -132,7 +134,7 @@ async def _serve(storage: Any, store: Any, where: str, host: str, port: int, dem
                 print(f"{where} already has accounts: not provisioning the demo again", file=out)
             if load_fleet is not None:
                 assert creds is not None
-                await _load_fleet(hub, store, load_fleet, creds, reuse, url, out)
+                await _load_fleet(hub, load_fleet, creds, reuse, url, out)
             await hub.settle()
             begin()
             tune_gc()
@@ -152,7 +154,7 @@ async def _serve(storage: Any, store: Any, where: str, host: str, port: int, dem
                 break
 
 
-async def _load_fleet(hub: Hub, store: Any, fleet: tuple[int, int], creds: str, reuse: dict[str, Any] | None, url: str,
+async def _load_fleet(hub: Hub, fleet: tuple[int, int], creds: str, reuse: dict[str, Any] | None, url: str,
                       out: TextIO) -> None:
     """Provision the load fleet (unless `reuse`) and say how to load this hub with it."""
     cars, apps = fleet
@@ -160,7 +162,7 @@ async def _load_fleet(hub: Hub, store: Any, fleet: tuple[int, int], creds: str, 
         from twin.load import provision_fleet
 
         print(f"provisioning a load fleet: {cars} cars on vehicle links, {apps} app accounts...", file=out, flush=True)
-        await provision_fleet(hub, store, cars, apps, Path(creds))
+        await provision_fleet(hub, hub.engine, cars, apps, Path(creds))
         print(f"load fleet credentials written to {creds}", file=out)
     else:
         print(f"load fleet: reusing the {cars} cars and {apps} app accounts of {creds}", file=out)
