@@ -115,6 +115,7 @@ class ClusterNode:
         self._release = self.client.register_script(RELEASE)
         self._sweep = self.client.register_script(SWEEP)
         self._commit = self.client.register_script(COMMIT)
+        self._loading: set[int] = set()  # taken shards whose actors are being loaded
         self._fresh: dict[int, str] = {}  # taken shard -> last pending entry read, while some are left
         self._renewed = time.monotonic()
         self._reading = trio.Event()  # set while there is something to read
@@ -261,7 +262,15 @@ class ClusterNode:
         started = time.monotonic()
         for shard in shards:
             await self._group(self.router.shard_stream(shard))
-        await self.host.host_shards(shards)
+        self.router.owned |= shards  # ours from now on (actors spawned as ours), not read until loaded
+        self._loading |= shards
+        try:
+            await self.host.host_shards(shards)
+        except BaseException:
+            self._lose(shards, "loading their actors failed")
+            raise
+        finally:
+            self._loading -= shards
         for shard in shards:
             stream = self.router.shard_stream(shard)
             start = "0-0"
@@ -270,7 +279,6 @@ class ClusterNode:
                 start = found[0]
                 if start in (b"0-0", "0-0"):
                     break
-        self.router.owned |= shards
         self._fresh.update((shard, "0") for shard in shards)
         self._moves += len(shards)
         self._reading.set()
@@ -344,7 +352,7 @@ class ClusterNode:
                         await self._deliver_all(found)
                     continue
                 streams = {mine: ">"}
-                for shard in sorted(router.owned):
+                for shard in sorted(router.owned - self._loading):
                     streams[router.shard_stream(shard)] = ">"
                 new = await client.xreadgroup(_GROUP, self.id, streams, count=_READ_COUNT, block=_BLOCK_MS)
                 if new:

@@ -352,6 +352,8 @@ class Hub:
     async def load_actor(self, address: str) -> bool:
         """Cluster: spawn the actor at `address` (of a shard held here) from its stored state."""
         assert self.cluster is not None
+        if address.startswith("app:"):  # an account's push inbox comes with its actor
+            address = "user:" + address[len("app:"):]
         found = await self.engine.load_state(address)
         attached = await self.cluster.attached(["unit:" + address[len("car:"):]]) if address.startswith("car:") else set()
         if address in self.router:
