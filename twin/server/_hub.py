@@ -489,6 +489,8 @@ class Hub:
             await self._app_loop(conn)
 
     async def _welcome_app(self, conn: Conn, env: Envelope, account: str, token: str) -> None:
+        if self.cluster is not None and "user:" + account not in self.router and self._home("user:" + account):
+            await self.load_actor("user:" + account)  # ours, not loaded yet: its stored state, not a new one
         acct = self._ensure_account(account)
         conn.address = acct.address
         conn.account = account
