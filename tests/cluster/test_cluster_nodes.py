@@ -95,3 +95,4 @@ async def test_an_app_on_a_commands_a_twin_on_b_through_a_link_on_c_and_the_alar
                         assert (await app.unlock(f"car:{vid}")).locked.value is False
                         assert (await app.lock(f"car:{vid}")).locked.value is True
                     assert acted == ["lock"] + ["unlock", "lock"] * 3
+

@@ -146,9 +146,19 @@ async def test_app_on_a_twin_on_b_link_on_c_then_b_is_killed_mid_traffic(
                 assert sum(1 for _, code, _ in outcomes if code == "ok") <= len(acted) - 1
                 survivor = await _holder(redis_server.url, target, {a, c})
                 assert survivor in {a, c}
-            assert nodes[a][1].poll() is None and nodes[c][1].poll() is None
+                # then C dies too, with the link: A sweeps it (or takes the twin with no link
+                # attached anywhere), and the car answers offline
+                nodes[c][1].send_signal(signal.SIGKILL)
+                swept = True
+                with trio.fail_after(20):
+                    while True:
+                        read = (await app.request(target, RemoteCheck(), timeout=20)).reply.body
+                        if read.TYPE == "ok" and read.result.telematics.value == "offline":
+                            break
+                        await trio.sleep(0.2)
+            assert nodes[a][1].poll() is None
             # pushes: every queued alert once, none again after acks (a fresh session sees none of them)
-            async with open_app_session(nodes[c][0], email=ALICE, password="twin-demo") as again:
+            async with open_app_session(nodes[a][0], email=ALICE, password="twin-demo") as again:
                 with trio.move_on_after(1.0):
                     async for push in again.events():
                         assert push.seq == 0 or push.seq not in {p.seq for p in alerts}, push

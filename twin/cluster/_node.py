@@ -142,10 +142,9 @@ class ClusterNode:
         pushes, self._seqs = self._seqs, []
         if not states and not ops:
             return
-        args: list[Any] = [self.prefix, self.id, self.lease_ms, repr(time.time())]
+        args: list[Any] = [self.prefix, self.id, self.lease_ms, repr(time.time()), *ops]  # W ops numbered from 1
         for address, (kind, state) in states.items():
             args += ["S", shard_of(address, self.shards), address, kind, state_to_bytes(kind, state)]
-        args += ops
         try:
             lost, nobody, seqs = await self._commit(args=args)
         except BaseException:
