@@ -149,7 +149,6 @@ async def test_app_on_a_twin_on_b_link_on_c_then_b_is_killed_mid_traffic(
                 # then C dies too, with the link: A sweeps it (or takes the twin with no link
                 # attached anywhere), and the car answers offline
                 nodes[c][1].send_signal(signal.SIGKILL)
-                swept = True
                 with trio.fail_after(20):
                     while True:
                         read = (await app.request(target, RemoteCheck(), timeout=20)).reply.body
