@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -90,13 +90,13 @@ async def role_links(args: argparse.Namespace) -> None:
 
     creds = json.loads(Path(args.data, "creds.json").read_text())
     cars = sorted(creds["cars"].items())[args.first:args.last]
-    url = f"ws://127.0.0.1:{args.port}/"
+    _, link_urls = placement(creds, args.port)
     stop = trio.Event()
     connected = 0
 
     async def host(vid: str, secret: str) -> None:
         nonlocal connected
-        async with open_vehicle_link(url, vid, secret, timeout=60):
+        async with open_vehicle_link(link_urls[vid], vid, secret, timeout=60):
             connected += 1
             if connected == len(cars):
                 tune_gc()
@@ -127,6 +127,7 @@ class _ClosedLoop:
         self.all_ready, self.go = trio.Event(), trio.Event()
         self.deadline = 0.0
         self.latencies: list[float] = []
+        self.extra: dict[str, Any] = {}  # more figures for the JSON line
 
     async def connected(self) -> None:
         """A client is connected: return when the measured run starts."""
@@ -150,7 +151,7 @@ class _ClosedLoop:
             self.deadline = started + self.seconds
             self.go.set()
         wall = time.perf_counter() - started
-        print(json.dumps(_figures(self.latencies, wall, outcomes)), flush=True)
+        print(json.dumps({**_figures(self.latencies, wall, outcomes), **self.extra}), flush=True)
 
 
 async def role_apps(args: argparse.Namespace) -> None:
@@ -159,13 +160,15 @@ async def role_apps(args: argparse.Namespace) -> None:
     from twin.protocol import Lock, RemoteCheck, Unlock
 
     creds = json.loads(Path(args.data, "creds.json").read_text())
-    url = f"ws://127.0.0.1:{args.port}/"
+    app_urls, _ = placement(creds, args.port)
     loop = _ClosedLoop(args, len(creds["apps"]))
     outcomes: dict[str, int] = {}
+    loop.extra["pushes"] = 0  # pushes (state_changed, ...) that arrived during the run
 
-    async def app(entry: dict[str, Any]) -> None:
+    async def app(url: str, entry: dict[str, Any]) -> None:
         async with open_app_session(url, token=entry["token"], timeout=10) as s:
             await loop.connected()
+            backlog = s._events.statistics().current_buffer_used  # nobody reads them: they pile up
 
             async def worker(w: int) -> None:
                 rng = random.Random(w)
@@ -184,8 +187,27 @@ async def role_apps(args: argparse.Namespace) -> None:
             async with trio.open_nursery() as workers:
                 for w in range(args.depth):
                     workers.start_soon(worker, hash((entry["token"], w)))
+            loop.extra["pushes"] += s._events.statistics().current_buffer_used - backlog
 
-    await loop.run([partial(app, entry) for entry in creds["apps"]], outcomes)
+    await loop.run([partial(app, url, entry) for url, entry in zip(app_urls, creds["apps"])], outcomes)
+
+
+def placement(creds: dict[str, Any], ports: str) -> tuple[list[str], dict[str, str]]:
+    """Where each app session and each car's link connects, given `ports` (`--port`): one
+    hub's port, or the comma-separated ports of a cluster's nodes (`bench/cluster.py`).
+
+    App i connects to node i % N; the cars it owns have their links on the other nodes in
+    turn (on the same one only when there is one), so that a command crosses nodes. Returns
+    the apps' URLs, in the order of `creds["apps"]`, and each car's link URL by vehicle id."""
+    urls = [f"ws://127.0.0.1:{port}/" for port in ports.split(",")]
+    n = len(urls)
+    apps: list[str] = []
+    links: dict[str, str] = {}
+    for i, entry in enumerate(creds["apps"]):
+        apps.append(urls[i % n])
+        for k, car in enumerate(entry["cars"]):
+            links[car[len("car:"):]] = urls[(i + 1 + k % (n - 1)) % n] if n > 1 else urls[0]
+    return apps, links
 
 
 def _figures(latencies: list[float], wall: float, outcomes: dict[str, int] | None = None) -> dict[str, Any]:
@@ -290,6 +312,18 @@ async def _closed_loop(
                 nursery.cancel_scope.cancel()
 
     await loop.run([partial(client, c) for c in range(args.apps)])
+
+
+def run_role(roles: Mapping[str, Callable[[argparse.Namespace], Awaitable[None]]], args: argparse.Namespace) -> bool:
+    """Run `args.role` in this process if it is one of `roles` (cProfiled if
+    TWIN_BENCH_PROFILE asks for it); whether it was one."""
+    if args.role not in roles:
+        return False
+    profile = os.environ.get("TWIN_BENCH_PROFILE")
+    if profile and os.environ.get("TWIN_BENCH_PROFILE_ROLE", args.role) == args.role:
+        _profile_on_signals(f"{profile}.{args.role}.{os.getpid()}")
+    trio.run(roles[args.role], args)
+    return True
 
 
 def _profile_on_signals(path: str) -> None:
@@ -437,6 +471,19 @@ def spawn_links(role: str, args: argparse.Namespace, port: str) -> list[subproce
     return links
 
 
+def start_clients(args: argparse.Namespace, port: str, procs: list[subprocess.Popen[str]], prefix: str = "") -> tuple[
+        list[subprocess.Popen[str]], subprocess.Popen[str]]:
+    """The link processes and the app process (roles `<prefix>links`, `<prefix>apps`) of a run
+    against `port` (or several, comma-separated), once every client is connected; each is
+    added to `procs` as soon as it runs, for the caller's clean-up."""
+    links = spawn_links(prefix + "links", args, port)
+    procs.extend(links)
+    apps = spawn(prefix + "apps", args, "--port", port)
+    procs.append(apps)
+    wait_for(apps, "APPS")
+    return links, apps
+
+
 def go(clients: subprocess.Popen[str], who: str) -> dict[str, Any]:
     """Start a waiting client process's measured run; return the JSON line it reports."""
     assert clients.stdin is not None and clients.stdout is not None
@@ -460,11 +507,7 @@ def conduct(args: argparse.Namespace) -> dict[str, Any]:
         port = wait_for(hub, "READY").split()[1]
         time.sleep(1.0)
         rss_idle = rss_kb(hub.pid)
-        links = spawn_links("links", args, port)
-        procs.extend(links)
-        apps = spawn("apps", args, "--port", port)
-        procs.append(apps)
-        wait_for(apps, "APPS")
+        links, apps = start_clients(args, port, procs)
         time.sleep(1.0)
         rss_connected = rss_kb(hub.pid)
         connections = args.cars + args.apps
@@ -497,11 +540,7 @@ def conduct(args: argparse.Namespace) -> dict[str, Any]:
         forwarder = spawn("forwarder", args)
         procs.append(forwarder)
         forward_port = wait_for(forwarder, "READY").split()[1]
-        forward_links = spawn_links("forward-links", args, forward_port)
-        procs.extend(forward_links)
-        forward_apps = spawn("forward-apps", args, "--port", forward_port)
-        procs.append(forward_apps)
-        wait_for(forward_apps, "APPS")
+        forward_links, forward_apps = start_clients(args, forward_port, procs, "forward-")
         forward_cpu = cpu_s(forwarder.pid)
         forward = go(forward_apps, "forwarding app")
         forward_cpu = cpu_s(forwarder.pid) - forward_cpu
@@ -521,6 +560,7 @@ def conduct(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": run.get("p50_ms"),
         "p99_ms": run.get("p99_ms"),
         "outcomes": run.get("outcomes"),
+        "pushes_per_command": round(run.get("pushes", 0) / max(1, run["count"]), 2),
         "hub_cpu_share": round(hub_cpu / args.seconds, 2),
         "links_cpu_share": round(links_cpu / args.seconds, 2),
         "apps_cpu_share": round(apps_cpu / args.seconds, 2),
@@ -551,7 +591,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--link-procs", type=int, default=2)
     parser.add_argument("--command", choices=("remote_check", "lock"), default="lock")
-    parser.add_argument("--port", default="0")
+    parser.add_argument("--port", default="0", help="the hub's port (or, for the clients, comma-separated node ports)")
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--last", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a small run (200 cars, 20 apps, 3 s)")
@@ -559,11 +599,7 @@ def main() -> None:
     roles = {"hub": role_hub, "links": role_links, "apps": role_apps,
              "echo-server": role_echo_server, "echo-clients": role_echo_clients,
              "forwarder": role_forwarder, "forward-links": role_forward_links, "forward-apps": role_forward_apps}
-    if args.role in roles:
-        profile = os.environ.get("TWIN_BENCH_PROFILE")
-        if profile and os.environ.get("TWIN_BENCH_PROFILE_ROLE", args.role) == args.role:
-            _profile_on_signals(f"{profile}.{args.role}.{os.getpid()}")
-        trio.run(roles[args.role], args)
+    if run_role(roles, args):
         return
     if args.quick:
         args.cars, args.apps, args.seconds = 200, 20, 3.0
