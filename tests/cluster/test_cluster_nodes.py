@@ -21,8 +21,8 @@ from twin.protocol import AlarmSounding, Alert
 from twin.server import Hub, HubConfig, serve_hub
 from twin.store import open_engine
 
-SHARDS = int(__import__("os").environ.get("SHARDS", "16"))
-CONFIG = HubConfig(port=0, cluster=True, shards=SHARDS, lease_ttl=float(__import__("os").environ.get("TTL", "0.6")), lease_renew=float(__import__("os").environ.get("RENEW", "0.2")), flush_interval=0.002)
+SHARDS = 16
+CONFIG = HubConfig(port=0, cluster=True, shards=SHARDS, lease_ttl=0.6, lease_renew=0.2, flush_interval=0.002)
 
 
 @asynccontextmanager

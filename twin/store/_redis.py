@@ -346,9 +346,7 @@ class RedisEngine:
         page = await self._client.zrange(self._keys.states, after, "+", sortby=coredis.PureToken.BYLEX, offset=0, count=LOAD_PAGE)
         if not page:
             return page, []
-        async with self._client.pipeline(transaction=False) as batch:
-            pending = [batch.hmget(self._keys.state(a.decode()), ["kind", "data"]) for a in page]
-        return page, [await p for p in pending]
+        return page, await self._hmget_states(list(page))
 
     # --- acknowledged delivery of pushes
 
