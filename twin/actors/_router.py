@@ -149,7 +149,7 @@ class AddressBook:
 
     def deliver_nowait(self, envelope: Envelope) -> None:
         if not self._resolved(envelope):
-            self.inbox(envelope.target).put_nowait(envelope)
+            self._inbox_for(envelope).put_nowait(envelope)
         self._delivered += 1
 
     async def deliver(self, envelope: Envelope) -> None:
@@ -158,7 +158,7 @@ class AddressBook:
             self._delivered += 1
             await trio.lowlevel.cancel_shielded_checkpoint()
         else:
-            await self.inbox(envelope.target).put(envelope)
+            await self._inbox_for(envelope).put(envelope)
             self._delivered += 1
 
     def expect(self, sender: str, id: int, asked: str, on_reply: Callable[[Envelope], None] | None = None) -> Waiter:
@@ -186,6 +186,11 @@ class AddressBook:
         del self._pending[key]
         waiter.answer(envelope)
         return True
+
+    def _inbox_for(self, envelope: Envelope) -> Inbox:
+        """Where `envelope` goes (a reply awaited by an asker aside); a cluster's router also
+        knows of other nodes."""
+        return self.inbox(envelope.target)
 
     def inbox(self, address: str) -> Inbox:
         """The inbox at `address`, or the `DeliveryError` a delivery there would raise."""

@@ -56,6 +56,7 @@ class ClusterRouter(AddressBook):
         self.missing: trio.MemorySendChannel[Envelope] | None = None  # for envelopes to actors of our shards not loaded yet
         self.on_ops: Callable[[], None] = lambda: None  # wakes the committer
         self.known: set[str] = set()  # addresses seen to exist (they are never deleted while serving)
+        self._other_nodes = _OtherNodes(self)
 
     # --- keys
 
@@ -67,30 +68,12 @@ class ClusterRouter(AddressBook):
 
     # --- the Router interface
 
-    def deliver_nowait(self, envelope: Envelope) -> None:
-        if self._resolved(envelope):
-            self._delivered += 1
-            return
-        inbox = None if self._asked_elsewhere(envelope) else self._inboxes.get(envelope.target)
-        if inbox is not None:
-            inbox.put_nowait(envelope)
-        else:
-            self._elsewhere(envelope)
-        self._delivered += 1
-
-    async def deliver(self, envelope: Envelope) -> None:
-        await trio.lowlevel.checkpoint_if_cancelled()
-        if self._resolved(envelope):
-            self._delivered += 1
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return
-        inbox = None if self._asked_elsewhere(envelope) else self._inboxes.get(envelope.target)
-        if inbox is not None:
-            await inbox.put(envelope)
-        else:
-            self._elsewhere(envelope)
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        self._delivered += 1
+    def _inbox_for(self, envelope: Envelope) -> Any:
+        if not self._asked_elsewhere(envelope):
+            found = self._inboxes.get(envelope.target)
+            if found is not None:
+                return found
+        return self._other_nodes
 
     def register(self, address: str, inbox: Any) -> None:
         super().register(address, inbox)
@@ -196,6 +179,22 @@ class ClusterRouter(AddressBook):
         self.ops.extend(fields)
         self.op_count += 1
         self.on_ops()
+
+
+class _OtherNodes:
+    """The inbox of every address not on this node: an op of the next commit, or a refusal."""
+
+    __slots__ = ("router",)
+
+    def __init__(self, router: ClusterRouter) -> None:
+        self.router = router
+
+    def put_nowait(self, envelope: Envelope) -> None:
+        self.router._elsewhere(envelope)
+
+    async def put(self, envelope: Envelope) -> None:
+        self.router._elsewhere(envelope)
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
 
 _FIELDS = {"S": 4, "A": 3, "X": 3, "W": 3, "H": 1, "D": 1, "P": 4, "E": 2, "R": 1}
