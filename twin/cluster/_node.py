@@ -358,8 +358,9 @@ class ClusterNode:
                     await self._deliver_all(new)
             except coredis.exceptions.UnblockedError:  # a stream was deleted under the read (leaving)
                 await self._regroup()
-            except coredis.exceptions.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+            except (coredis.exceptions.ResponseError, coredis.exceptions.StreamConsumerGroupError) as exc:
+                # coredis raises NOGROUP as StreamConsumerGroupError ("No such key ... or consumer group")
+                if not isinstance(exc, coredis.exceptions.StreamConsumerGroupError) and "NOGROUP" not in str(exc):
                     raise
                 log.warning("node %s: a stream lost its consumer group (Redis restarted empty?); recreating", self.id)
                 await self._regroup()
