@@ -38,6 +38,7 @@ from twin.protocol import (
     SharedFunction,
     ShareInvite,
     Snapshot,
+    Unread,
     decode,
     encode,
     message_types,
@@ -73,6 +74,26 @@ def test_every_message_round_trips(env: Envelope) -> None:
     data = encode(env)
     assert decode(data) == env
     assert encode(decode(data)) == data
+
+
+@settings(max_examples=200)
+@given(envelopes())
+def test_an_unread_body_keeps_its_tag_and_kind_and_reads_back_as_the_message(env: Envelope) -> None:
+    got = decode(encode(env), unread={env.body.TYPE})
+    assert isinstance(got.body, Unread)
+    assert (got.body.TYPE, got.body.KIND) == (env.body.TYPE, env.body.KIND)
+    assert attrs.evolve(got, body=got.body.read()) == env
+
+
+def test_unread_checks_the_envelope_and_leaves_the_body_check_to_read() -> None:
+    body = decode(frame(type="ok", to="app:a", id=3, body={"result": 7}), unread={"ok"}).body
+    assert isinstance(body, Unread)
+    with pytest.raises(ProtocolError) as info:
+        body.read()
+    assert info.value.code is Code.WRONG_TYPE and "result" in str(info.value)
+    assert refused(frame(type="ok", to=5), unread={"ok"}).code is Code.WRONG_TYPE
+    assert refused(frame(type="nope", to="x"), unread={"nope"}).code is Code.UNKNOWN_TYPE
+    assert refused(frame(type="ok", to="x", body=[1]), unread={"ok"}).code is Code.WRONG_TYPE
 
 
 @pytest.mark.parametrize("tag", TAGS)

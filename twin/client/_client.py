@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -99,6 +99,7 @@ from twin.protocol import (
     Tracking,
     TrackingRequest,
     Unlock,
+    Unread,
     VehicleInfo,
     Welcome,
     Wifi,
@@ -131,6 +132,8 @@ class Outcome:
 
 def raise_for(body: Message) -> Any:
     """The result of an `Ok`, or the `Error` raised as the matching `TwinError`."""
+    if isinstance(body, Unread):
+        body = body.read()
     if isinstance(body, Ok):
         return body.result
     if isinstance(body, Error):
@@ -201,8 +204,9 @@ class _Pending:
 class _Connection:
     """A logged-in websocket: send frames, read them in a background task."""
 
-    def __init__(self, ws: WebSocketConnection, welcome: Welcome) -> None:
+    def __init__(self, ws: WebSocketConnection, welcome: Welcome, unread: Collection[str] = ()) -> None:
         self.ws = ws
+        self._unread = frozenset(unread)
         self.address = welcome.address
         self.token = welcome.token
         self.garage: dict[str, Role] = dict(welcome.garage)
@@ -219,7 +223,7 @@ class _Connection:
             while True:
                 frame = await self.ws.get_message()
                 try:
-                    env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES)
+                    env = decode(frame if isinstance(frame, bytes) else b"", max_bytes=4 * MAX_FRAME_BYTES, unread=self._unread)
                 except ProtocolError:
                     continue
                 await self._frame(env)
@@ -259,8 +263,8 @@ async def _hello(ws: WebSocketConnection, hello: Message, timeout: float) -> Wel
 class AppSession(_Connection):
     """A logged-in app: `await s.lock("car:1")`, `async for env in s.events(): ...`."""
 
-    def __init__(self, ws: WebSocketConnection, welcome: Welcome, timeout: float) -> None:
-        super().__init__(ws, welcome)
+    def __init__(self, ws: WebSocketConnection, welcome: Welcome, timeout: float, unread: Collection[str] = ()) -> None:
+        super().__init__(ws, welcome, unread)
         self.timeout = timeout
         self._ids = 0
         self._events_in, self._events = trio.open_memory_channel[Envelope](math.inf)
@@ -480,9 +484,12 @@ async def open_app_session(
     password: str | None = None,
     token: str | None = None,
     timeout: float = 5.0,
+    unread: Collection[str] = (),
 ) -> AsyncIterator[AppSession]:
     """Connect to the hub at `url` and log in (e-mail and password, or a token).
 
+    Frames whose type is in `unread` (say `("ok", "state_changed")`) arrive with an `Unread`
+    body, their fields not decoded: for a client that only counts them, as `twin load` does.
     Raises `LoginFailed` when the hub refuses. Leaving the block closes the connection (1000).
     """
     if token is not None:
@@ -493,7 +500,7 @@ async def open_app_session(
         raise ValueError("log in with email= and password=, or with token=")
     async with open_websocket(url) as ws:
         welcome = await _hello(ws, hello, timeout)
-        session = AppSession(ws, welcome, timeout)
+        session = AppSession(ws, welcome, timeout, unread)
         async with _unwrapped(), trio.open_nursery() as nursery:
             nursery.start_soon(session._reader)
             try:

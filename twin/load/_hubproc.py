@@ -114,7 +114,7 @@ def _write_private(path: Path, text: str) -> None:
 
 async def serve(data: Path, cars: int, apps: int, config: dict[str, Any] | None = None) -> None:
     """Provision (unless `data` already holds this fleet), print READY, serve until stdin closes."""
-    from twin.server import HubConfig, serve_hub, tune_gc
+    from twin.server import HubConfig, pace_gc, serve_hub, tune_gc
     from twin.store import Store
 
     store = Store.open(data / "hub.sqlite3")
@@ -126,6 +126,13 @@ async def serve(data: Path, cars: int, apps: int, config: dict[str, Any] | None 
             if reuse is None:
                 await provision_fleet(hub, store, cars, apps, creds_path)
             tune_gc()
+            housekeeping = trio.CancelScope()
+
+            async def collect() -> None:
+                with housekeeping:
+                    await pace_gc()
+
+            nursery.start_soon(collect)
             print(f"READY {hub.port}", flush=True)
 
             def stats() -> None:
@@ -137,7 +144,11 @@ async def serve(data: Path, cars: int, apps: int, config: dict[str, Any] | None 
                     break
                 if line.strip() == "stats":
                     stats()
+                elif line.strip() == "freeze":  # the links are connected: their objects are long-lived
+                    tune_gc()
+                    print("FROZEN", flush=True)
             stats()
+            housekeeping.cancel()
             hub.shutdown()
     finally:
         store.close()

@@ -6,7 +6,6 @@ stdin to stop it)."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import subprocess
 import time

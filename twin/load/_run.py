@@ -3,9 +3,10 @@ worker processes, start them together, show progress, merge their results, judge
 
 Processes talk in lines: a worker prints `READY` once its cars and apps are connected,
 `PROGRESS {json}` every interval, `RESULT {json}` as soon as its measured window is over and
-`CLOSED {json}` once its links and sessions are closed; the conductor answers READY with
-`GO <wall-clock start>` so every worker's open-loop schedule starts at the same instant, and
-the last RESULT with `CLOSE`.
+`CLOSED {json}` once its links and sessions are closed; the conductor answers the last READY
+with `GO <wall-clock start>` so every worker's open-loop schedule starts at the same instant
+(first telling the embedded hub to `freeze`: its full collection of the garbage collector, the
+connections made, falls before the window, not in it), and the last RESULT with `CLOSE`.
 
 The end, in order: every RESULT in, the embedded hub's statistics are read (the run's figures
 are final, every connection still held); on CLOSE the workers close everything together (the
@@ -254,12 +255,17 @@ def _tell(workers: list[_Worker], line: str) -> None:
             w.proc.stdin.flush()
 
 
-def _hub_stats(hub_proc: subprocess.Popen[str]) -> dict[str, Any]:
-    """`Hub.statistics()` of the embedded hub process, asked on its stdin."""
+def _ask_hub(hub_proc: subprocess.Popen[str], word: str, answer: str) -> str:
+    """Say `word` on the embedded hub process's stdin; its line starting with `answer`."""
     assert hub_proc.stdin is not None
-    hub_proc.stdin.write("stats\n")
+    hub_proc.stdin.write(word + "\n")
     hub_proc.stdin.flush()
-    return json.loads(wait_for(hub_proc, "STATS").split(" ", 1)[1])  # type: ignore[no-any-return]
+    return wait_for(hub_proc, answer)
+
+
+def _hub_stats(hub_proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """`Hub.statistics()` of the embedded hub process."""
+    return json.loads(_ask_hub(hub_proc, "stats", "STATS").split(" ", 1)[1])  # type: ignore[no-any-return]
 
 
 def _wait_released(hub_proc: subprocess.Popen[str], timeout: float = 10.0) -> int:
@@ -354,6 +360,8 @@ def run_load(opts: LoadOptions, *, file: IO[str] | None = None, live: bool | Non
                 ready.add(w)
                 if len(ready) == workers and not started:
                     started = True
+                    if hub_proc is not None:  # its full collection, after the connections and before the window
+                        _ask_hub(hub_proc, "freeze", "FROZEN")
                     cpu_hub = cpu_s(hub_proc.pid) if hub_proc else 0.0
                     _tell(running, f"GO {time.time() + 0.1!r}")
             elif word == "RESULT":

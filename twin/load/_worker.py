@@ -33,7 +33,6 @@ The result is a plain dict (histograms encoded) that the conductor merges across
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import math
 import os
@@ -42,6 +41,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any
 
 import trio
@@ -57,11 +57,10 @@ from twin.protocol import (
     IgnitionChanged,
     LockedByKey,
     Message,
-    Ok,
     PositionReported,
     Power,
 )
-from twin.server import tune_gc
+from twin.server import pace_gc, tune_gc
 
 from ._hist import encode, new_histogram, record
 from ._procs import rss_kb
@@ -125,33 +124,10 @@ class _Stats:
         return h
 
 
-#: How often the worker collects its young objects itself (see `_pace_gc`).
-GC_PERIOD_S = 0.1
-
-
-async def _pace_gc(period: float) -> None:
-    """Collect the young generation every `period` seconds and freeze what survives, with the
-    automatic collector off until cancelled.
-
-    Why: once connected, the fleet is frozen (`tune_gc`), but during the run every event and
-    command gives a car a new twin that stays alive while the old one is freed. Those frees
-    lower the collector's allocation count, so the young generation grows far past its
-    threshold before a collection runs: with 10,000 cars one gen-0 collection met about
-    375,000 live objects and stopped the loop for 300-400 ms, which the report counted as hub
-    latency (send lag p99 314 ms). Collected every 0.1 s, a pause lasts about 4 ms (8 ms at
-    most over a 15 s run with 10,000 cars). What survives 0.1 s is almost always live state,
-    freed later by reference counting; only cyclic garbage older than that is left to the end
-    of the run.
-    """
-    gc.disable()
-    try:
-        while True:
-            await trio.sleep(period)
-            gc.collect(0)
-            gc.freeze()
-    finally:
-        gc.enable()
-
+#: What the app sessions only count, so leave undecoded (`twin.protocol.Unread`): the final
+#: replies' results and the state pushes, the bulk of what they receive (about a sixth of
+#: this process's CPU when decoded).
+UNREAD = ("ok", "state_changed")
 
 async def run_worker(
     spec: dict[str, Any],
@@ -218,7 +194,8 @@ async def run_worker(
     async def app(i: int, entry: dict[str, Any]) -> None:
         counted = False
         try:
-            async with open_app_session(entry.get("url", url), token=entry["token"], timeout=timeout) as session:
+            async with open_app_session(entry.get("url", url), token=entry["token"], timeout=timeout,
+                                        unread=UNREAD) as session:
                 st.apps += 1
                 sessions[i] = session
                 counted = True
@@ -257,7 +234,7 @@ async def run_worker(
                 try:
                     outcome = await session.request(car, body)
                     reply = outcome.reply.body
-                    if type(reply) is Ok:
+                    if reply.TYPE == "ok":
                         key = "ok"
                     elif isinstance(reply, Error):
                         key = ("error:" if reply.code in ERROR_CODES else "refused:") + reply.code
@@ -376,7 +353,7 @@ async def run_worker(
             conns.start_soon(ramp)
             await connected.wait()
             tune_gc()
-            top.start_soon(_pace_gc, GC_PERIOD_S)
+            top.start_soon(partial(pace_gc, full_growth=None))  # a worker's run is short: no full collection
             phase[0] = "ready"
             start[0] = await ready() if ready is not None else trio.current_time()
             phase[0] = "run"

@@ -152,4 +152,5 @@ from ._codec import (
     structure_body as structure_body,
     encode as encode,
     decode as decode,
+    Unread as Unread,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import operator
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Container, Iterable, Mapping, Set
 from typing import Any, cast, get_origin
 
 import attrs
@@ -23,7 +23,7 @@ from ..errors import Code, ProtocolError
 from ._base import PROTOCOL_VERSION, Envelope, Message, message_type
 from ._results import AnyResult, result_types
 
-__all__ = ["MAX_FRAME_BYTES", "converter", "decode", "encode", "structure_body", "unstructure_body"]
+__all__ = ["MAX_FRAME_BYTES", "Unread", "converter", "decode", "encode", "structure_body", "unstructure_body"]
 
 MAX_FRAME_BYTES = 64 * 1024
 
@@ -258,11 +258,39 @@ def encode(env: Envelope) -> bytes:
     return msgpack.packb(raw, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None = None) -> Envelope:
+class Unread(Message):
+    """A body of a known type whose fields were left undecoded (see `decode`'s `unread`): for a
+    client that only needs to know what arrived, as a load generator counting replies does.
+    `TYPE` and `KIND` are those of the real message; `read()` decodes it, strictly."""
+
+    __slots__ = ("tag", "kind", "data")
+
+    def __init__(self, tag: str, kind: str, data: dict[str, Any]) -> None:
+        self.tag, self.kind, self.data = tag, kind, data
+
+    @property
+    def TYPE(self) -> str:  # type: ignore[override]  # the name every message's tag has
+        return self.tag
+
+    @property
+    def KIND(self) -> str:  # type: ignore[override]
+        return self.kind
+
+    def read(self) -> Message:
+        """The message itself, or ProtocolError as `decode` would have raised."""
+        return structure_body(self.tag, self.data)
+
+    def __repr__(self) -> str:
+        return f"Unread({self.tag!r})"
+
+
+def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None = None,
+           unread: Container[str] = ()) -> Envelope:
     """One msgpack frame to an envelope, or ProtocolError with a stable code.
 
     `sender`, when given, is the authenticated identity stamped over whatever the frame says
-    (hubs pass it so nobody speaks as someone else).
+    (hubs pass it so nobody speaks as someone else). A body whose type is in `unread` is
+    handed over as `Unread`, its fields not decoded: the envelope is still checked in full.
     """
     if len(frame) > max_bytes:
         raise ProtocolError(f"frame of {len(frame)} bytes is over the {max_bytes}-byte limit", Code.FRAME_TOO_LARGE)
@@ -289,5 +317,7 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, sender: str | None
     for name, value, kind in checks:
         if not isinstance(value, kind) or type(value) is bool:
             raise ProtocolError(f"envelope field {name!r} has the wrong type {type(value).__name__}", Code.WRONG_TYPE)
-    body = structure_body(raw["type"], raw.get("body", {}))
+    tag, data = raw["type"], raw.get("body", {})
+    cls = message_type(tag) if tag in unread else None
+    body = Unread(tag, cls.KIND, data) if cls is not None and type(data) is dict else structure_body(tag, data)
     return Envelope(body, sender=sender if sender is not None else claimed, target=raw["to"], id=corr, ts=float(ts), seq=seq)

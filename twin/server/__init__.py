@@ -11,5 +11,5 @@ from ._hub import (
     open_hub as open_hub,
     serve_hub as serve_hub,
 )
-from ._gc import tune_gc as tune_gc
+from ._gc import GC_PERIOD_S as GC_PERIOD_S, pace_gc as pace_gc, tune_gc as tune_gc
 from ._states import from_plain as from_plain, to_plain as to_plain

@@ -26,7 +26,7 @@ import trio
 from twin.model import new_vehicle
 from twin.protocol import Plan, Position, Powertrain, ShareAccept, ShareInvite
 
-from ._gc import tune_gc
+from ._gc import pace_gc, tune_gc
 from ._hub import Hub, HubConfig, serve_hub
 from ._web import WebApp, demo_json
 
@@ -148,10 +148,13 @@ async def _serve(storage: Any, where: str, host: str, port: int, demo: bool, out
                 web.files["demo.json"] = demo_json(DEMO_ACCOUNTS, DEMO_PASSWORD, cars)
                 print(f"web app: http://{host}:{hub.port}{web.prefix}", file=out)
             print(f"twin hub listening on {url} (store {where}){recording}; Ctrl-C to stop", file=out, flush=True)
-            async for signum in signals:
-                print(f"{signal.Signals(signum).name}: shutting down gracefully", file=out, flush=True)
-                hub.shutdown()
-                break
+            async with trio.open_nursery() as housekeeping:
+                housekeeping.start_soon(pace_gc)
+                async for signum in signals:
+                    print(f"{signal.Signals(signum).name}: shutting down gracefully", file=out, flush=True)
+                    hub.shutdown()
+                    break
+                housekeeping.cancel_scope.cancel()
 
 
 async def _load_fleet(hub: Hub, fleet: tuple[int, int], creds: str, reuse: dict[str, Any] | None, url: str,
