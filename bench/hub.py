@@ -27,8 +27,8 @@ Hub memory per connection = (hub RSS with every link and session connected - hub
 same cars and accounts loaded but nothing connected) / connections. CPU figures are each
 process's user+system time during the measured seconds (`hub_cpu_us_per_command` is the hub's
 CPU per command; `echo_server_cpu_us_per_echo` the echo server's per echo). Every process
-freezes its start-up objects out of the garbage collector's scans (`gc.freeze`), as `twin
-serve` does. Set TWIN_BENCH_PROFILE=/tmp/prof (and TWIN_BENCH_PROFILE_ROLE=hub) to cProfile
+freezes its start-up objects out of the garbage collector's scans (`gc.freeze`), and the hub
+runs its collector on the clock (`pace_gc`), as `twin serve` does. Set TWIN_BENCH_PROFILE=/tmp/prof (and TWIN_BENCH_PROFILE_ROLE=hub) to cProfile
 that role during the measured seconds only (the conductor signals SIGUSR1 and SIGUSR2 around
 them); the stats are written to /tmp/prof.<role>.<pid>.
 
@@ -60,7 +60,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from twin.load import LOAD_HUB_CONFIG, cpu_s, provision, rss_kb
 from twin.load._procs import stop, wait_for
-from twin.server import tune_gc
+from twin.server import pace_gc, tune_gc
 
 # --- roles, each run in its own process
 
@@ -77,8 +77,16 @@ async def role_hub(args: argparse.Namespace) -> None:
         creds = await provision(hub, store, args.cars, args.apps)
         Path(args.data, "creds.json").write_text(json.dumps(creds))
         tune_gc()
+        gc_pacer = trio.CancelScope()
+
+        async def collect() -> None:
+            with gc_pacer:
+                await pace_gc()
+
+        nursery.start_soon(collect)  # as `twin serve` runs
         print(f"READY {hub.port}", flush=True)
         await trio.to_thread.run_sync(sys.stdin.read)  # the parent closes stdin to stop us
+        gc_pacer.cancel()
         print(hub.statistics(), file=sys.stderr)
         hub.shutdown()
     store.close()

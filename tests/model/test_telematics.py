@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from twin.errors import Code
-from twin.model import VEHICLE, VehicleState
+from twin.model import DEFAULT_CONFIG, VEHICLE, VehicleState
 from twin.protocol import (
     AlertSettingsSet,
     AlertType,
     Channel,
+    ClimateScheduleAdd,
     ClimateStart,
     CoverageChanged,
     DoorChanged,
@@ -25,7 +28,7 @@ from twin.protocol import (
     Unlock,
 )
 
-from ._helpers import CAR, EPOCH, OWNER, car, ok, only_reply, refused, send, user
+from ._helpers import CAR, EPOCH, OWNER, alerts_in, both_channels, car, ok, only_reply, refused, send, user
 
 UNIT = "unit:c1"
 
@@ -141,3 +144,59 @@ def test_events_come_from_the_cars_own_unit_only() -> None:
     assert opened.status.doors_open[-1].value and opened.status.doors_open[-1].at == EPOCH
     refused(state, DoorChanged(door=Door.TRUNK, open=True), Code.NOT_AUTHORIZED, sender="unit:other")
     refused(state, DoorChanged(door=Door.TRUNK, open=True), Code.NOT_AUTHORIZED, sender=OWNER)
+
+
+# --- a scheduled climate start on a linked car: carried out by its unit, like an app's start
+
+FRI_0730 = EPOCH + 22.5 * 3600  # Fri 07:30 JST
+
+
+def scheduled(state: VehicleState) -> VehicleState:
+    new, _, _ = ok(state, ClimateScheduleAdd(weekdays=(4,), at="07:30", duration_min=20))
+    return new
+
+
+def test_a_scheduled_start_goes_to_the_unit_and_the_run_begins_once_it_confirms() -> None:
+    waiting, out = VEHICLE.advance(scheduled(online()), FRI_0730)
+    sent = forwarded(out)
+    assert sent.body == ClimateStart(duration_min=20) and not waiting.climate.running
+    assert VEHICLE.next_deadline(waiting) == FRI_0730 + DEFAULT_CONFIG.actuation_timeout_s  # the unit's time to answer
+    done, out = unit_answers(waiting, sent.id, Ok(result=Done(detail="climate started")), now=FRI_0730 + 2)
+    assert done.climate.running and (done.climate.started_at, done.climate.ends_at) == (FRI_0730 + 2, FRI_0730 + 2 + 20 * 60)
+    assert done.actuations == () and not [e for e in out if e.target == CAR]  # no reply to itself
+
+
+@pytest.mark.parametrize(
+    "outcome, words",
+    [
+        (Error(code="hvac", message="blower fault"), "blower fault"),
+        (None, "did not confirm"),  # the unit stays silent
+    ],
+)
+def test_a_scheduled_start_the_unit_does_not_carry_out_tells_the_owner(outcome: Error | None, words: str) -> None:
+    waiting, out = VEHICLE.advance(scheduled(online()), FRI_0730)
+    sent = forwarded(out)
+    if outcome is None:
+        after, out = VEHICLE.advance(waiting, FRI_0730 + 60)
+    else:
+        after, out = unit_answers(waiting, sent.id, outcome, now=FRI_0730 + 2)
+    assert not after.climate.running and after.actuations == ()
+    assert alerts_in(out) == both_channels(OWNER, AlertType.CLIMATE)
+    assert "skipped" in out[0].body.text and words in out[0].body.text  # type: ignore[attr-defined]
+    assert not [e for e in out if e.target == CAR]
+
+
+def test_a_scheduled_start_on_an_offline_car_is_skipped_and_the_owner_told_why() -> None:
+    state = scheduled(car(telematics=Telematics.OFFLINE))
+    after, out = VEHICLE.advance(state, FRI_0730)
+    assert not after.climate.running and after.actuations == ()
+    assert alerts_in(out) == both_channels(OWNER, AlertType.CLIMATE)
+    assert "offline" in out[0].body.text  # type: ignore[attr-defined]
+    assert VEHICLE.next_deadline(after) == FRI_0730 + 7 * 86400  # next week's
+
+
+def test_a_link_that_drops_before_confirming_a_scheduled_start_tells_the_owner() -> None:
+    waiting, _ = VEHICLE.advance(scheduled(online()), FRI_0730)
+    after, out = VEHICLE.step(waiting, Envelope(CoverageChanged(online=False), sender="hub", target=CAR, ts=FRI_0730 + 1), FRI_0730 + 1)
+    assert not after.climate.running
+    assert (OWNER, AlertType.CLIMATE, Channel.PUSH) in alerts_in(out)

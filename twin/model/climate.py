@@ -4,8 +4,10 @@ How this part works: a start runs until `ends_at`, which is the chosen duration 
 left under the cap (60 min Standard, 20 min Lite), whichever comes first; so a run never goes
 past either. Every second of running counts toward the cap; only ignition ON resets it (and
 ends a remote run: the car takes over). Schedules fire at a weekday and local time; a
-scheduled start obeys every rule a manual one does, and a refused one tells the owner why. A
-plan change that no longer includes schedules (no navi package, Lite on a non-plug-in) drops them.
+scheduled start obeys every rule a manual one does, and a refused one tells the owner why; on a
+car with a telematics unit it is carried out as a command is (`telematics`): checked when it
+fires, sent to the unit, and the run starts once the unit confirms (an offline car, a unit that
+fails or stays silent: the owner is told it was skipped). A plan change that no longer includes schedules (no navi package, Lite on a non-plug-in) drops them.
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ from ..protocol import (
     ClimateStart,
     ClimateStatus,
     ClimateStop,
+    Envelope,
     Plan,
     Power,
     SharedFunction,
+    Telematics,
 )
 from ._context import Ctx, Service, alert, refuse, require_function, require_service
 from ._dispatch import on
 from ._state import ClimateState, VehicleState
+from . import telematics
 from .config import ModelConfig
 
 DAY = 86400.0
@@ -253,15 +258,42 @@ def advance(state: VehicleState, cx: Ctx) -> VehicleState:
         duration = max((s.duration_min for s in due), default=c.schedules[0].duration_min if c.schedules else 10)
         try:
             state = stop(state, fired_at) if state.climate.running else state
-            state = start(state, duration, fired_at, cx.config)
-            if state.climate.ends_at is not None and state.climate.ends_at <= cx.now:
-                state = stop(state, state.climate.ends_at)
+            if state.telematics is Telematics.SIMULATED:
+                state = start(state, duration, fired_at, cx.config)
+                if state.climate.ends_at is not None and state.climate.ends_at <= cx.now:
+                    state = stop(state, state.climate.ends_at)
+            else:
+                state = _start_on_the_car(state, duration, fired_at, cx)
         except CommandRefused as refused:
-            owner = state.contract.owner
-            if owner:
-                alert(state, cx, AlertType.CLIMATE, f"scheduled climate start skipped: {refused.message}", recipients=[owner])
+            skipped(state, cx, refused.message)
         state = attrs.evolve(state, climate=attrs.evolve(state.climate, next_fire_at=next_fire(state, fired_at)))
     return state
+
+
+def _start_on_the_car(state: VehicleState, duration_min: int, at: float, cx: Ctx) -> VehicleState:
+    """A linked car's scheduled start: the rules now, then the command to its unit, as for an
+    app's start; the run begins in `started_by_schedule` once the unit confirms."""
+    command = ClimateStart(duration_min=duration_min)
+    if state.telematics is Telematics.OFFLINE:
+        raise telematics.refuse_offline(state, command)
+    start(state, duration_min, at, cx.config)  # raises if the rules refuse
+    return telematics.forward(state, Envelope(command, sender=state.address, target=state.address, ts=at), cx)
+
+
+def started_by_schedule(state: VehicleState, command: ClimateStart, cx: Ctx) -> VehicleState:
+    """The unit carried out a scheduled start: the run begins now, if the rules still allow it."""
+    try:
+        return start(state, command.duration_min, cx.now, cx.config)
+    except CommandRefused as refused:
+        skipped(state, cx, refused.message)
+        return state
+
+
+def skipped(state: VehicleState, cx: Ctx, why: str) -> None:
+    """Tell the owner a scheduled start did not happen, and why."""
+    owner = state.contract.owner
+    if owner:
+        alert(state, cx, AlertType.CLIMATE, f"scheduled climate start skipped: {why}", recipients=[owner])
 
 
 def _fire_times(state: VehicleState, sched: ClimateSchedule, around: float) -> set[float]:

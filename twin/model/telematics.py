@@ -89,13 +89,19 @@ def _without(state: VehicleState, actuation: Actuation) -> VehicleState:
     return attrs.evolve(state, actuations=tuple(a for a in state.actuations if a is not actuation))
 
 
-def _fail(actuation: Actuation, code: Code, message: str, cx: Ctx) -> None:
+def _fail(state: VehicleState, actuation: Actuation, code: Code, message: str, cx: Ctx) -> None:
+    """Answer the requester; the twin's own actuation (a scheduled start) tells the owner."""
+    if actuation.requester == state.address:
+        from .climate import skipped  # climate forwards its scheduled starts through this module
+
+        skipped(state, cx, message)
+        return
     cx.send(actuation.requester, Error(code=code.value, message=message), corr=actuation.request_id)
 
 
 def _dropped(state: VehicleState, actuation: Actuation, cx: Ctx) -> None:
     what = actuation.command.TYPE
-    _fail(actuation, Code.OFFLINE, f"the link of {state.address} dropped before the car confirmed {what}; it may not have run: check with remote_check", cx)
+    _fail(state, actuation, Code.OFFLINE, f"the link of {state.address} dropped before the car confirmed {what}; it may not have run: check with remote_check", cx)
 
 
 def actuation_answered(state: VehicleState, env: Envelope, cx: Ctx) -> tuple[VehicleState, Envelope | None]:
@@ -115,7 +121,7 @@ def actuation_answered(state: VehicleState, env: Envelope, cx: Ctx) -> tuple[Veh
         _dropped(state, a, cx)
     else:
         words = body.message[:_UNIT_TEXT]
-        _fail(a, Code.ACTUATION_FAILED, f"the car could not carry out {a.command.TYPE}: {words}", cx)
+        _fail(state, a, Code.ACTUATION_FAILED, f"the car could not carry out {a.command.TYPE}: {words}", cx)
     return state, None
 
 
@@ -124,7 +130,7 @@ def expire(state: VehicleState, due: float, cx: Ctx) -> VehicleState:
     for a in state.actuations:
         if a.expires_at <= due:
             state = _without(state, a)
-            _fail(a, Code.TIMEOUT, f"the car did not confirm {a.command.TYPE} within {cx.config.actuation_timeout_s:g} s; it may or may not have run: check with remote_check", cx)
+            _fail(state, a, Code.TIMEOUT, f"the car did not confirm {a.command.TYPE} within {cx.config.actuation_timeout_s:g} s; it may or may not have run: check with remote_check", cx)
     return state
 
 

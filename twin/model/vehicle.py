@@ -16,7 +16,7 @@ from __future__ import annotations
 import attrs
 
 from ..errors import Code, CommandRefused
-from ..protocol import CoverageChanged, Done, Envelope, Error, Ok, Telematics
+from ..protocol import ClimateStart, CoverageChanged, Done, Envelope, Error, Ok, Telematics
 from . import climate, contract, drivers, emergency, keys, power, security, sharing, software, telematics, wifi  # noqa: F401  (register handlers)
 from ._context import Ctx
 from ._dispatch import HANDLERS
@@ -81,6 +81,8 @@ class VehicleModel:
             state, confirmed = telematics.actuation_answered(state, env, cx)
             if confirmed is None:
                 return state, outbox
+            if confirmed.sender == state.address and type(confirmed.body) is ClimateStart:  # the twin's own: a schedule
+                return climate.started_by_schedule(state, confirmed.body, cx), outbox
             return self._apply(state, confirmed, now, outbox)
         if type(body) is CoverageChanged:
             if env.sender == telematics.HUB:
