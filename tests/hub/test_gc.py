@@ -12,6 +12,7 @@ import gc
 import sys
 import weakref
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 import trio
@@ -56,8 +57,7 @@ async def _tick() -> None:
 async def test_a_tick_frees_young_cyclic_garbage_and_freezes_what_lives(autojump_clock: trio.testing.MockClock) -> None:
     tune_gc()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(pace_gc)
-        await trio.sleep(0)
+        await nursery.start(pace_gc)
         assert not gc.isenabled()
         frozen = gc.get_freeze_count()
         garbage = _cycle()
@@ -72,7 +72,7 @@ async def test_a_tick_frees_young_cyclic_garbage_and_freezes_what_lives(autojump
 async def test_garbage_older_than_a_tick_waits_for_the_heap_to_grow(autojump_clock: trio.testing.MockClock) -> None:
     tune_gc()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(pace_gc)
+        await nursery.start(pace_gc)
         holder = [_Node()]
         holder[0].other = holder[0]  # a cycle, alive while `holder` holds it
         watched = weakref.ref(holder[0])
@@ -90,7 +90,7 @@ async def test_garbage_older_than_a_tick_waits_for_the_heap_to_grow(autojump_clo
 async def test_without_full_growth_frozen_garbage_stays(autojump_clock: trio.testing.MockClock) -> None:
     tune_gc()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: pace_gc(full_growth=None))
+        await nursery.start(partial(pace_gc, full_growth=None))
         holder = [_Node()]
         holder[0].other = holder[0]
         watched = weakref.ref(holder[0])

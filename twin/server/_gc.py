@@ -41,24 +41,31 @@ def tune_gc() -> None:
 _heap_at_full = [0]
 
 
-async def pace_gc(period: float = GC_PERIOD_S, *, full_growth: float | None = FULL_GROWTH) -> None:
+async def pace_gc(
+    period: float = GC_PERIOD_S,
+    *,
+    full_growth: float | None = FULL_GROWTH,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
     """Run the cyclic collector on the clock instead of on allocation counts, until cancelled
-    (the automatic collector is off meanwhile).
+    (the automatic collector is off meanwhile; `nursery.start(pace_gc)` returns once it is).
 
     Every `period` seconds: collect the young generation and freeze what survives it (it is
     almost always live data: twin states, connections), so no collection scans more than what
     one period allocated. Once the heap has grown by `full_growth` (a quarter, in blocks of
     Python's allocator: a count that costs nothing, where counting the frozen objects walks all
     of them, 120 ms in a loaded hub) since the last full collection (this one's or
-    `tune_gc`'s), unfreeze everything and collect it all, so cyclic garbage that outlived a period is freed then. That pause grows
-    with the heap (0.6-0.9 s with 5,000 cars and 5,200 connections), so it waits for growth as
-    Python's own rule for its oldest generation does, not for a clock: a hub in a steady state,
-    whose objects die by reference counting, rarely needs one. `full_growth=None` never does
+    `tune_gc`'s), unfreeze everything and collect it all, so cyclic garbage that outlived a
+    period is freed then. That pause grows with the heap (0.6-0.9 s with 5,000 cars and 5,200
+    connections), so it waits for growth as Python's own rule for its oldest generation does,
+    not for a clock: a hub in a steady state, whose objects die by reference counting, rarely
+    needs one. `full_growth=None` never does
     (a load generator: a short run).
     """
     gc.disable()
     if not _heap_at_full[0]:
         _heap_at_full[0] = sys.getallocatedblocks()
+    task_status.started()
     try:
         while True:
             await trio.sleep(period)
