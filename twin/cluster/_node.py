@@ -19,7 +19,9 @@ How this part works:
   leases. Shards the script finds lost are dropped here at once.
 - A node whose heartbeat is older than the lease ttl is dead: the first live node sweeps it
   (forgets its stream and its links' locations) and tells each of its links' cars that its
-  link is gone, so they answer `offline` rather than time out.
+  link is gone, so they answer `offline` rather than time out. A node that was only frozen
+  (or whose Redis came back empty) finds its heartbeat gone at its next round and announces
+  again where its links and sessions are, and tells its links' cars they are online.
 - Redis unreachable: every loop logs, waits and retries; once the node has not renewed its
   leases for `lease_ttl` it drops every shard (another node may hold them by now), and
   claims again when Redis answers.
@@ -122,6 +124,8 @@ class ClusterNode:
         self._seqs: list[_Seq] = []  # pushes in the ops, waiting for their seqs
         self._commits = 0
         self._moves = 0
+        self._rounds = 0  # lease rounds Redis answered
+        self._present: set[str] = set()  # accounts with a session on this node
 
     @classmethod
     async def join(cls, engine: Any, **options: Any) -> ClusterNode:
@@ -209,8 +213,15 @@ class ClusterNode:
         return {unit for unit, node in zip(wanted, found) if node is not None}
 
     async def present(self, account: str) -> None:
-        """This node has a session of `account`: its pushes are copied here from now on."""
+        """This node has a session of `account`: its pushes are copied here from now on,
+        wherever the account's actor lives (it moves with its shard)."""
+        self._present.add(account)
         await self.client.sadd(f"{self.prefix}sessions:{account}", [self.id])
+
+    def absent(self, account: str) -> None:
+        """This node has no session of `account` any more (recorded in the next commit)."""
+        self._present.discard(account)
+        self.router.absent(account)
 
     async def leave(self) -> None:
         """Give every shard back (after the hub committed) and stop heart-beating."""
@@ -238,8 +249,10 @@ class ClusterNode:
                     self._lose(set(self.router.owned), "its leases expired while Redis was unreachable")
 
     async def _lease_round(self) -> None:
-        owned, live, dead = await self._leases(args=[self.prefix, self.id, self.lease_ms, self.shards, (self.number * 7) % self.shards])
+        owned, live, dead, unknown = await self._leases(
+            args=[self.prefix, self.id, self.lease_ms, self.shards, (self.number * 7) % self.shards])
         self._renewed = time.monotonic()
+        forgotten, self._rounds = bool(unknown) and self._rounds > 0, self._rounds + 1
         held = {int(s) for s in owned}
         self.live_nodes = sorted(n.decode() for n in live)
         router = self.router
@@ -252,9 +265,33 @@ class ClusterNode:
         share = math.ceil(self.shards / max(1, len(live)))
         if len(router.owned) > share:
             await self._give_back(sorted(router.owned)[share - len(router.owned):])
+        if forgotten:
+            await self._announce_again()
         if dead and self.live_nodes and self.live_nodes[0] == self.id:
             for gone in dead:
                 await self._sweep_node(gone.decode())
+
+    async def _announce_again(self) -> None:
+        """This node's heartbeat was gone from Redis though the node lives (it was swept as
+        dead while frozen, or Redis came back empty): say again where its links and sessions
+        are, and tell the links' cars that they are online (the sweep told them otherwise)."""
+        assert self.host is not None
+        router = self.router
+        await self._group(router.node_stream(self.id))  # the sweep deleted the stream
+        units = router.units()
+        for unit in units:
+            router.announce(unit)  # in the next commit, before the cars hear they are online
+        now = self.host.now()
+        for unit in units:
+            car = "car:" + unit[len("unit:"):]
+            try:
+                router.deliver_nowait(Envelope(CoverageChanged(online=True), sender="hub", target=car, ts=now))
+            except Exception:
+                log.warning("could not tell %s that its link (on node %s) is attached again", car, self.id)
+        for account in sorted(self._present):
+            await self.client.sadd(f"{self.prefix}sessions:{account}", [self.id])
+        log.warning("node %s was taken for dead (its heartbeat was gone from Redis): announced its %d links and "
+                    "the sessions of %d accounts again", self.id, len(units), len(self._present))
 
     async def _take(self, shards: set[int]) -> None:
         assert self.host is not None

@@ -78,7 +78,7 @@ class ClusterRouter(AddressBook):
     def register(self, address: str, inbox: Any) -> None:
         super().register(address, inbox)
         if address.startswith("unit:"):
-            self._op("H", address)
+            self.announce(address)
 
     def unregister(self, address: str) -> None:
         if address in self._inboxes and address.startswith("unit:"):
@@ -92,6 +92,14 @@ class ClusterRouter(AddressBook):
         raise DeliveryError(f"{address} is not on this node", Code.UNKNOWN_TARGET)
 
     # --- what the fleet and the node call
+
+    def units(self) -> list[str]:
+        """The vehicle links attached to this node (`unit:<id>`)."""
+        return [address for address in self._inboxes if address.startswith("unit:")]
+
+    def announce(self, unit: str) -> None:
+        """Record in the next commit that the link `unit` is attached to this node."""
+        self._op("H", unit)
 
     def handled(self, envelope: Envelope) -> None:
         """An actor handled `envelope`: if it came from a stream, acknowledge it in the next commit."""

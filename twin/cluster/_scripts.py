@@ -11,12 +11,13 @@ from typing import Final
 
 # ARGV: prefix, node id, lease ttl (ms), shard count, first shard to try when claiming.
 # Heartbeat, renew this node's leases, claim free shards up to a fair share.
-# Returns {owned shards, live node ids (heartbeat within the ttl), dead node ids}.
+# Returns {owned shards, live node ids (heartbeat within the ttl), dead node ids, 1 if this
+# node's heartbeat was not there (its first round; or it was swept as dead, or Redis lost it)}.
 LEASES: Final = """
 local p, me, ttl, shards, first = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', p .. 'nodes', now, me)
+local unknown = redis.call('ZADD', p .. 'nodes', now, me)
 local live = redis.call('ZRANGEBYSCORE', p .. 'nodes', now - ttl, '+inf')
 local dead = redis.call('ZRANGEBYSCORE', p .. 'nodes', '-inf', '(' .. (now - ttl))
 local want = math.ceil(shards / #live)
@@ -33,7 +34,7 @@ for i = 0, shards - 1 do
   local s = (first + i) % shards
   if redis.call('SET', p .. 'lease:' .. s, me, 'NX', 'PX', ttl) then owned[#owned + 1] = s end
 end
-return {owned, live, dead}
+return {owned, live, dead, unknown}
 """
 
 # ARGV: prefix, node id, shards to give up... Deletes each lease this node still holds.

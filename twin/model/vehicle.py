@@ -13,8 +13,6 @@ back to the car settle an actuation or a pending key or share offer, and are nev
 
 from __future__ import annotations
 
-import attrs
-
 from ..errors import Code, CommandRefused
 from ..protocol import ClimateStart, CoverageChanged, Done, Envelope, Error, Ok, Telematics
 from . import climate, contract, drivers, emergency, keys, power, security, sharing, software, telematics, wifi  # noqa: F401  (register handlers)

@@ -475,7 +475,7 @@ class Hub:
             if account is not None and conn in account.sessions:
                 account.sessions.remove(conn)
                 if not account.sessions and self.cluster is not None:
-                    self.cluster.router.absent(account.account)
+                    self.cluster.absent(account.account)
         elif conn.address.startswith("unit:"):
             self._detach_link(conn)
         for corr in list(conn.inflight):  # nobody to answer any more
@@ -494,12 +494,11 @@ class Hub:
         acct = self._ensure_account(account)
         conn.address = acct.address
         conn.account = account
+        if self.cluster is not None and not acct.sessions:
+            await self.cluster.present(account)  # also when its actor is here: it may move
         if acct.hosted:
             user = self.fleet.state_of(acct.address)
         else:  # its actor is on another node: the garage as last committed there
-            assert self.cluster is not None
-            if not acct.sessions:
-                await self.cluster.present(account)
             stored = await self.engine.load_state(acct.address)
             user = new_user(account) if stored is None else stored[1]
         conn.send_env(Welcome(address=acct.address, token=token, garage=dict(user.garage)), HUB_ADDRESS, env.id)
