@@ -125,6 +125,7 @@ class ClusterNode:
         self._commits = 0
         self._moves = 0
         self._rounds = 0  # lease rounds Redis answered
+        self._forgotten = False  # our heartbeat was found gone; set until we announced ourselves again
         self._present: set[str] = set()  # accounts with a session on this node
 
     @classmethod
@@ -252,7 +253,9 @@ class ClusterNode:
         owned, live, dead, unknown = await self._leases(
             args=[self.prefix, self.id, self.lease_ms, self.shards, (self.number * 7) % self.shards])
         self._renewed = time.monotonic()
-        forgotten, self._rounds = bool(unknown) and self._rounds > 0, self._rounds + 1
+        if unknown and self._rounds:
+            self._forgotten = True
+        self._rounds += 1
         held = {int(s) for s in owned}
         self.live_nodes = sorted(n.decode() for n in live)
         router = self.router
@@ -265,8 +268,9 @@ class ClusterNode:
         share = math.ceil(self.shards / max(1, len(live)))
         if len(router.owned) > share:
             await self._give_back(sorted(router.owned)[share - len(router.owned):])
-        if forgotten:
+        if self._forgotten:  # kept across a failed attempt (Redis went away meanwhile)
             await self._announce_again()
+            self._forgotten = False
         if dead and self.live_nodes and self.live_nodes[0] == self.id:
             for gone in dead:
                 await self._sweep_node(gone.decode())
