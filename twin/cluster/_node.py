@@ -293,7 +293,7 @@ class ClusterNode:
             except Exception:
                 log.warning("could not tell %s that its link (on node %s) is attached again", car, self.id)
         for account in sorted(self._present):
-            await self.client.sadd(f"{self.prefix}sessions:{account}", [self.id])
+            await self.present(account)
         log.warning("node %s was taken for dead (its heartbeat was gone from Redis): announced its %d links and "
                     "the sessions of %d accounts again", self.id, len(units), len(self._present))
 

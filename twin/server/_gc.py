@@ -59,8 +59,7 @@ async def pace_gc(
     period is freed then. That pause grows with the heap (0.6-0.9 s with 5,000 cars and 5,200
     connections), so it waits for growth as Python's own rule for its oldest generation does,
     not for a clock: a hub in a steady state, whose objects die by reference counting, rarely
-    needs one. `full_growth=None` never does
-    (a load generator: a short run).
+    needs one. `full_growth=None` never does (a load generator: a short run).
     """
     gc.disable()
     if not _heap_at_full[0]:
