@@ -46,7 +46,6 @@ from twin.protocol import (
     MAX_FRAME_BYTES,
     Accepted,
     Ack,
-    CoverageChanged,
     Envelope,
     Error,
     GarageChanged,
@@ -59,6 +58,7 @@ from twin.protocol import (
 from twin.store import StateWriter, as_engine, open_state_writer
 
 from ._conn import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY, HUB_ADDRESS, Conn, Doomed, peek_id, ping_idle
+from ._coverage import Coverage
 from ._durable import Committed, CountingWriter, Durable, PushQueue, send_push
 from ._login import Logins
 from ._states import OPERATOR_KIND, USER_KIND, VEHICLE_KIND
@@ -191,6 +191,7 @@ class Hub:
         self._writer = CountingWriter(writer)
         self._committed = Committed(self._writer)
         self._pushes = PushQueue(self.engine, config.push_queue, cluster)
+        self._coverage = Coverage(self.router, self.now, HUB_ADDRESS)
         self._logins = Logins(self)
         self._vehicle = Durable(VEHICLE, VEHICLE_KIND, self._writer)
         self._user = Durable(USER, USER_KIND, self._writer)
@@ -589,7 +590,7 @@ class Hub:
         conn.send_env(Welcome(address=conn.address), HUB_ADDRESS, corr)
         self._links[vehicle_id] = conn
         self.router.register(conn.address, Unit(conn))
-        self._coverage(vehicle_id, True)
+        self._coverage.tell(vehicle_id, True)
 
     def _detach_link(self, conn: Conn) -> None:
         vehicle_id = conn.account
@@ -597,14 +598,7 @@ class Hub:
             return
         del self._links[vehicle_id]
         self.router.unregister(conn.address)
-        self._coverage(vehicle_id, False)
-
-    def _coverage(self, vehicle_id: str, online: bool) -> None:
-        body = CoverageChanged(online=online)
-        try:
-            self.router.deliver_nowait(Envelope(body, sender=HUB_ADDRESS, target="car:" + vehicle_id, ts=self.now()))
-        except DeliveryError:  # a full mailbox: the twin learns it from the next actuation's error
-            log.warning("car:%s did not take coverage_changed(online=%s)", vehicle_id, online)
+        self._coverage.tell(vehicle_id, False)
 
     async def _link_loop(self, conn: Conn) -> None:
         ws = conn.ws
@@ -678,6 +672,7 @@ async def serve_hub(
                     cluster.router.on_ops = writer.touch
                     await services.start(cluster.run, hub)
                 services.start_soon(hub._pushes.run)
+                await services.start(hub._coverage.run)
                 services.start_soon(hub._committed.run)
                 services.start_soon(ping_idle, hub._conns, config.ping_interval, config.ping_timeout)
                 async with trio.open_nursery() as connections:
